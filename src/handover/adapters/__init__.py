@@ -1,0 +1,1 @@
+"""Adapters: the implementations of the services' interfaces (storage, sorting, tokens)."""

@@ -1,0 +1,1 @@
+"""SQL storage (SQLAlchemy Core) for SQLite and PostgreSQL, with Alembic migrations."""

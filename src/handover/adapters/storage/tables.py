@@ -1,0 +1,151 @@
+"""The schema. Alembic migrations in `migrations/` create exactly these tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both engines (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+carriers = Table(
+    "carriers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("secret_hash", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("carrier_id", String(64), ForeignKey("carriers.id"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+numbers = Table(
+    "numbers",
+    metadata,
+    Column("e164", String(16), primary_key=True),
+    Column("region", String(3), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("carrier_id", String(64), ForeignKey("carriers.id"), nullable=False),
+    Column("subscriber", String(128), nullable=True),
+    Column("tenure_carrier", String(64), nullable=True),
+    Column("tenure_start", UtcDateTime, nullable=True),
+    Column("tenure_end", UtcDateTime, nullable=True),
+    Column("last_event_at", UtcDateTime, nullable=False),
+    Column("cancelled_at", UtcDateTime, nullable=True),
+    Column("release_not_before", UtcDateTime, nullable=True),
+    Column("version", Integer, nullable=False),
+    Index("ix_numbers_carrier_state", "carrier_id", "state"),
+)
+
+tenures = Table(
+    "tenures",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("e164", String(16), nullable=False),
+    Column("subscriber", String(128), nullable=False),
+    Column("carrier_id", String(64), nullable=False),
+    Column("start_at", UtcDateTime, nullable=False),
+    Column("end_at", UtcDateTime, nullable=True),
+    UniqueConstraint("e164", "start_at", name="uq_tenures_e164_start"),
+)
+
+number_events = Table(
+    "number_events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("carrier_id", String(64), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("e164", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("subscriber", String(128), nullable=True),
+    Column("to_carrier", String(64), nullable=True),
+    Column("ingest_id", String(36), nullable=True),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    UniqueConstraint("carrier_id", "event_id", name="uq_number_events_carrier_event"),
+    Index("ix_number_events_e164_seq", "e164", "seq"),
+)
+
+ingests = Table(
+    "ingests",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("carrier_id", String(64), ForeignKey("carriers.id"), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("filename", String(255), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("accepted", BigInteger, nullable=False),
+    Column("duplicates", BigInteger, nullable=False),
+    Column("rejected", Text, nullable=False),
+    Column("error", Text, nullable=True),
+    Index("ix_ingests_carrier_received", "carrier_id", "received_at"),
+)
+
+ingest_rejections = Table(
+    "ingest_rejections",
+    metadata,
+    Column("ingest_id", String(36), ForeignKey("ingests.id"), primary_key=True),
+    Column("line", BigInteger, primary_key=True),
+    Column("event_id", String(128), nullable=True),
+    Column("reason", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("raw", Text, nullable=True),
+)

@@ -1,0 +1,46 @@
+"""The SQL unit of work: one connection, one transaction."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from sqlalchemy import Connection, Engine
+
+from handover.adapters.storage.repositories import (
+    SqlCarrierRepository,
+    SqlClientRepository,
+    SqlIngestRepository,
+    SqlNumberRepository,
+)
+from handover.services.ports import UnitOfWork
+
+
+class SqlUnitOfWork(UnitOfWork):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.connection: Connection | None = None
+
+    def __enter__(self) -> Self:
+        self.connection = self.engine.connect()
+        self.connection.begin()
+        self.numbers = SqlNumberRepository(self.connection)
+        self.carriers = SqlCarrierRepository(self.connection)
+        self.clients = SqlClientRepository(self.connection)
+        self.ingests = SqlIngestRepository(self.connection)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self.connection is not None
+        try:
+            self.rollback()
+        finally:
+            self.connection.close()
+            self.connection = None
+
+    def commit(self) -> None:
+        assert self.connection is not None
+        self.connection.commit()
+
+    def rollback(self) -> None:
+        if self.connection is not None and self.connection.in_transaction():
+            self.connection.rollback()

@@ -1,0 +1,175 @@
+"""Carrier reports: parsing one raw row and deciding what each report does.
+
+A report is one row of a carrier's file or one item of an API batch. Every report ends as
+exactly one `Outcome`: accepted, a duplicate of one already recorded (same `event_id`,
+same content), or rejected with a `Reason`. Rejected reports change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+
+from handover.domain.lifecycle import EventKind, LifecycleReport, Number, NumberEvent
+from handover.domain.numbers import PhoneNumber, parse_number
+from handover.domain.policy import FreezePolicy
+from handover.domain.rejections import Reason, Rejected
+
+COLUMNS = ("event_id", "number", "event", "occurred_at", "subscriber", "to_carrier")
+MAX_EVENT_ID = 128
+MAX_REF = 128
+#: Reports dated this far past the receiving clock are accepted (carrier clock skew).
+CLOCK_SKEW = timedelta(minutes=5)
+_EVENT_KINDS = {kind.value: kind for kind in EventKind}
+_EARLIEST = datetime(1980, 1, 1, tzinfo=UTC)
+
+#: What makes two reports with one event_id "the same report".
+Fingerprint = tuple[str, str, datetime, str | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierReport:
+    event_id: str
+    number: PhoneNumber
+    kind: EventKind
+    occurred_at: datetime
+    subscriber: str | None
+    to_carrier: str | None
+    line: int
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        return (self.number.e164, self.kind.value, self.occurred_at, self.subscriber,
+                self.to_carrier)
+
+    def sort_key(self) -> tuple[str, datetime, int]:
+        """Rows of one number are applied in `occurred_at` order, ties in line order."""
+        return (self.number.e164, self.occurred_at, self.line)
+
+
+class Status(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    line: int
+    event_id: str
+    status: Status
+    reason: Reason | None = None
+    detail: str | None = None
+    report: CarrierReport | None = None
+    event: NumberEvent | None = None
+
+    @classmethod
+    def rejected(cls, line: int, event_id: str, error: Rejected) -> Outcome:
+        return cls(line, event_id, Status.REJECTED, error.reason, error.detail)
+
+
+def parse_occurred_at(text: str, now: datetime) -> datetime:
+    """An ISO 8601 date or date-time; UTC when no offset is given."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
+        else:
+            parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise Rejected(Reason.INVALID_DATE, f"{text!r} is not an ISO 8601 date") from None
+    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed < _EARLIEST:
+        raise Rejected(Reason.INVALID_DATE, f"{text!r} is before {_EARLIEST.year}")
+    if parsed > now + CLOCK_SKEW:
+        raise Rejected(Reason.FUTURE_DATE, f"{text!r} is in the future")
+    return parsed
+
+
+def parse_report(
+    fields: Mapping[str, str | None], line: int, region: str | None, now: datetime
+) -> CarrierReport:
+    """Validate one raw row (column name -> text); raises `Rejected` with the first fault."""
+    event_id = (fields.get("event_id") or "").strip()
+    if not event_id:
+        raise Rejected(Reason.MISSING_EVENT_ID, "event_id is empty")
+    if len(event_id) > MAX_EVENT_ID:
+        raise Rejected(Reason.MISSING_EVENT_ID, f"event_id longer than {MAX_EVENT_ID}")
+    number = parse_number(fields.get("number") or "", region)
+    raw_kind = (fields.get("event") or "").strip().lower()
+    kind = _EVENT_KINDS.get(raw_kind)
+    if kind is None:
+        raise Rejected(Reason.UNKNOWN_EVENT, f"{raw_kind!r} is not one of {', '.join(_EVENT_KINDS)}")
+    occurred_at = parse_occurred_at(fields.get("occurred_at") or "", now)
+    subscriber = _ref(fields.get("subscriber"), "subscriber")
+    to_carrier = _ref(fields.get("to_carrier"), "to_carrier") if kind is EventKind.PORTED else None
+    if kind in (EventKind.ACTIVATED, EventKind.RESTORED) and subscriber is None:
+        raise Rejected(Reason.MISSING_SUBSCRIBER, f"{kind} needs a subscriber")
+    if kind is EventKind.PORTED and to_carrier is None:
+        raise Rejected(Reason.MISSING_TO_CARRIER, "ported needs to_carrier")
+    return CarrierReport(event_id, number, kind, occurred_at, subscriber, to_carrier, line)
+
+
+def _ref(value: str | None, name: str) -> str | None:
+    value = (value or "").strip()
+    if len(value) > MAX_REF:
+        raise Rejected(Reason.MALFORMED_ROW, f"{name} longer than {MAX_REF} characters")
+    return value or None
+
+
+def decide(
+    carrier: str,
+    reports: Iterable[CarrierReport],
+    numbers: MutableMapping[str, Number],
+    recorded: MutableMapping[str, Fingerprint],
+    known_carriers: frozenset[str] | set[str],
+    policy: FreezePolicy,
+) -> list[Outcome]:
+    """Apply `reports` (sorted by `CarrierReport.sort_key`) from `carrier`.
+
+    `numbers` holds the current aggregates by E.164 (new ones are added); `recorded` maps
+    the carrier's already recorded event ids to their fingerprints and grows with every
+    accepted report, so a repeated event id is a duplicate or a conflict.
+    """
+    outcomes = []
+    for report in reports:
+        outcomes.append(_decide_one(carrier, report, numbers, recorded, known_carriers, policy))
+    return outcomes
+
+
+def _decide_one(
+    carrier: str,
+    report: CarrierReport,
+    numbers: MutableMapping[str, Number],
+    recorded: MutableMapping[str, Fingerprint],
+    known_carriers: frozenset[str] | set[str],
+    policy: FreezePolicy,
+) -> Outcome:
+    seen = recorded.get(report.event_id)
+    if seen is not None:
+        if seen == report.fingerprint:
+            return Outcome(report.line, report.event_id, Status.DUPLICATE, report=report)
+        conflict = Rejected(
+            Reason.DUPLICATE_EVENT_ID_CONFLICT,
+            "event_id already recorded with different content",
+        )
+        return Outcome.rejected(report.line, report.event_id, conflict)
+    if report.kind is EventKind.PORTED and report.to_carrier not in known_carriers:
+        unknown = Rejected(Reason.UNKNOWN_CARRIER, f"carrier {report.to_carrier!r} is unknown")
+        return Outcome.rejected(report.line, report.event_id, unknown)
+    e164 = report.number.e164
+    number = numbers.get(e164)
+    if number is None:
+        number = Number(e164=e164, region=report.number.region)
+    command = LifecycleReport(
+        report.kind, report.occurred_at, carrier, report.subscriber, report.to_carrier
+    )
+    try:
+        event = number.apply(command, policy)
+    except Rejected as error:
+        return Outcome.rejected(report.line, report.event_id, error)
+    numbers[e164] = number
+    recorded[report.event_id] = report.fingerprint
+    return Outcome(report.line, report.event_id, Status.ACCEPTED, report=report, event=event)

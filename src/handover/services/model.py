@@ -1,0 +1,110 @@
+"""Records the services keep beside the domain: carriers, clients, ingests, histories."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from handover.domain.lifecycle import EventKind, State, Tenure
+
+
+class Role(StrEnum):
+    CARRIER = "carrier"
+    PLATFORM = "platform"
+    REGULATOR = "regulator"
+    OPERATOR = "operator"
+
+
+#: Scopes a machine client may hold, by role.
+ROLE_SCOPES: dict[Role, frozenset[str]] = {
+    Role.CARRIER: frozenset({"carrier:report", "numbers:read"}),
+    Role.PLATFORM: frozenset({"check", "ssf.read", "ssf.manage", "cases"}),
+    Role.REGULATOR: frozenset({"numbers:read", "regulator:read"}),
+    Role.OPERATOR: frozenset({"numbers:read", "carrier:report", "operator"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Carrier:
+    id: str
+    name: str
+    country: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A machine client (OAuth 2.0 client credentials); the secret is kept only hashed."""
+
+    client_id: str
+    secret_hash: str
+    role: Role
+    scopes: frozenset[str]
+    name: str
+    created_at: datetime
+    carrier_id: str | None = None
+
+
+class IngestStatus(StrEnum):
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class Ingest:
+    """One file (or API batch) a carrier sent, with its running summary."""
+
+    id: str
+    carrier_id: str
+    source: str
+    filename: str | None
+    received_at: datetime
+    status: IngestStatus = IngestStatus.PROCESSING
+    finished_at: datetime | None = None
+    rows: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    error: str | None = None
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": dict(sorted(self.rejected.items())),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    line: int
+    event_id: str | None
+    reason: str
+    detail: str
+    raw: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    seq: int
+    event_id: str
+    carrier_id: str
+    kind: EventKind
+    occurred_at: datetime
+    subscriber: str | None
+    to_carrier: str | None
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NumberHistory:
+    e164: str
+    region: str
+    state: State
+    carrier_id: str
+    release_not_before: datetime | None
+    tenures: list[Tenure]
+    events: list[RecordedEvent]

@@ -1,0 +1,119 @@
+"""Interfaces the services need from the outside world; adapters implement them.
+
+Tests use the SQL adapters on SQLite and PostgreSQL; nothing here knows about either.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from handover.domain.lifecycle import Number
+from handover.domain.reports import CarrierReport, Fingerprint, Outcome
+from handover.services.model import (
+    Carrier,
+    Client,
+    Ingest,
+    NumberHistory,
+    Rejection,
+)
+
+
+class NumberRepository(Protocol):
+    def lock(self, e164s: Collection[str]) -> dict[str, Number]:
+        """The aggregates for these numbers, locked until the unit of work ends."""
+
+    def recorded(self, carrier_id: str, event_ids: Collection[str]) -> dict[str, Fingerprint]:
+        """Fingerprints of the carrier's already recorded reports among `event_ids`."""
+
+    def record(
+        self,
+        carrier_id: str,
+        ingest_id: str | None,
+        accepted: Sequence[Outcome],
+        numbers: Iterable[Number],
+        recorded_at: datetime,
+    ) -> None:
+        """Store accepted reports, the numbers they changed and the tenures they touched."""
+
+    def history(self, e164: str) -> NumberHistory | None: ...
+
+
+class CarrierRepository(Protocol):
+    def add(self, carrier: Carrier) -> None: ...
+
+    def get(self, carrier_id: str) -> Carrier | None: ...
+
+    def ids(self) -> frozenset[str]: ...
+
+    def list(self) -> list[Carrier]: ...
+
+
+class ClientRepository(Protocol):
+    def add(self, client: Client) -> None: ...
+
+    def get(self, client_id: str) -> Client | None: ...
+
+
+class IngestRepository(Protocol):
+    def add(self, ingest: Ingest) -> None: ...
+
+    def update(self, ingest: Ingest) -> None: ...
+
+    def get(self, ingest_id: str) -> Ingest | None: ...
+
+    def list(self, carrier_id: str | None, limit: int) -> list[Ingest]: ...
+
+    def add_rejections(self, ingest_id: str, rejections: Sequence[Rejection]) -> None: ...
+
+    def rejections(self, ingest_id: str, after_line: int, limit: int) -> list[Rejection]: ...
+
+
+class UnitOfWork(abc.ABC):
+    """One transaction. Leaving the block without `commit()` rolls everything back."""
+
+    numbers: NumberRepository
+    carriers: CarrierRepository
+    clients: ClientRepository
+    ingests: IngestRepository
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+class ReportSorter(Protocol):
+    """Holds parsed reports of one file and gives them back in apply order.
+
+    Implementations spill to disk so a file of any size sorts in bounded memory.
+    """
+
+    def add(self, report: CarrierReport) -> None: ...
+
+    def add_rejection(self, rejection: Rejection) -> None: ...
+
+    def sorted_reports(self) -> Iterator[CarrierReport]: ...
+
+    def rejections(self) -> Iterator[Rejection]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,305 @@
+"""Carrier reporting: batches over the API and streamed bulk files.
+
+Both paths parse every report, apply the reports of each number in `occurred_at` order,
+and end every report as accepted, duplicate or rejected (see `domain.reports`). Files are
+applied in chunks, each its own transaction, so a crash loses no accepted row and running
+the same file again only finds duplicates.
+"""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from handover.domain.policy import FreezePolicy
+from handover.domain.rejections import Reason, Rejected
+from handover.domain.reports import (
+    COLUMNS,
+    CarrierReport,
+    Outcome,
+    Status,
+    decide,
+    parse_report,
+)
+from handover.services.model import Ingest, IngestStatus, Rejection
+from handover.services.ports import ReportSorter, UnitOfWork, UnitOfWorkFactory
+
+MAX_BATCH = 10_000
+#: Rows per transaction when applying a file; a chunk always holds whole numbers.
+CHUNK_ROWS = 5_000
+REJECTION_BATCH = 5_000
+RAW_KEPT = 300
+
+#: Called with (phase, done, total): phase "read" counts bytes, "apply" counts rows.
+Progress = Callable[[str, int, int | None], None]
+
+
+class UnknownCarrier(LookupError):
+    pass
+
+
+class FileRejected(ValueError):
+    """The file as a whole cannot be read (no header, wrong columns); nothing was stored."""
+
+
+class BatchTooLarge(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    accepted: int
+    duplicates: int
+    rejected: dict[str, int]
+    outcomes: list[Outcome]
+
+
+def report_events(
+    uow_factory: UnitOfWorkFactory,
+    carrier_id: str,
+    items: Sequence[Mapping[str, str | None]],
+    *,
+    region: str | None = None,
+    policy: FreezePolicy | None = None,
+    now: datetime | None = None,
+) -> BatchResult:
+    """Apply one API batch in one transaction; `line` in each outcome is the item index."""
+    if len(items) > MAX_BATCH:
+        raise BatchTooLarge(f"a batch holds at most {MAX_BATCH} events, got {len(items)}")
+    now = now or datetime.now(UTC)
+    outcomes: list[Outcome] = []
+    reports: list[CarrierReport] = []
+    for index, item in enumerate(items):
+        try:
+            reports.append(parse_report(item, index, region, now))
+        except Rejected as error:
+            outcomes.append(Outcome.rejected(index, str(item.get("event_id") or ""), error))
+    reports.sort(key=CarrierReport.sort_key)
+    with uow_factory() as uow:
+        _require_carrier(uow, carrier_id)
+        outcomes += _apply_chunk(uow, carrier_id, None, reports, policy or FreezePolicy(), now)
+        uow.commit()
+    outcomes.sort(key=lambda outcome: outcome.line)
+    counts = _count(outcomes)
+    return BatchResult(counts.accepted, counts.duplicates, dict(counts.rejected), outcomes)
+
+
+def ingest_file(
+    uow_factory: UnitOfWorkFactory,
+    sorter: ReportSorter,
+    carrier_id: str,
+    lines: Iterable[bytes],
+    *,
+    filename: str | None = None,
+    region: str | None = None,
+    total_bytes: int | None = None,
+    progress: Progress | None = None,
+    policy: FreezePolicy | None = None,
+    now: datetime | None = None,
+    source: str = "file",
+) -> Ingest:
+    """Stream a carrier's CSV file into the ledger and keep its summary and rejections."""
+    now = now or datetime.now(UTC)
+    rows = iter(lines)
+    header = _read_header(rows)
+    with uow_factory() as uow:
+        _require_carrier(uow, carrier_id)
+        ingest = Ingest(str(uuid.uuid4()), carrier_id, source, filename, received_at=now)
+        uow.ingests.add(ingest)
+        uow.commit()
+    try:
+        _stage(sorter, rows, header, region, now, total_bytes, progress, ingest)
+        _store_parse_rejections(uow_factory, sorter, ingest)
+        _apply_sorted(uow_factory, sorter, ingest, policy or FreezePolicy(), now, progress)
+    except BaseException as exc:
+        ingest.status, ingest.error = IngestStatus.FAILED, f"{type(exc).__name__}: {exc}"
+        ingest.finished_at = datetime.now(UTC)
+        with uow_factory() as uow:
+            uow.ingests.update(ingest)
+            uow.commit()
+        raise
+    finally:
+        sorter.close()
+    ingest.status, ingest.finished_at = IngestStatus.COMPLETED, datetime.now(UTC)
+    with uow_factory() as uow:
+        uow.ingests.update(ingest)
+        uow.commit()
+    return ingest
+
+
+def _require_carrier(uow: UnitOfWork, carrier_id: str) -> None:
+    if uow.carriers.get(carrier_id) is None:
+        raise UnknownCarrier(f"carrier {carrier_id!r} is not registered")
+
+
+def _read_header(rows: Iterator[bytes]) -> list[str]:
+    first = next(rows, None)
+    if first is None or not first.strip():
+        raise FileRejected(f"the file is empty; the first line must be the header {','.join(COLUMNS)}")
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FileRejected("the header line is not UTF-8") from None
+    header = [name.strip().lower() for name in _split(text)]
+    missing = [name for name in COLUMNS if name not in header]
+    if missing:
+        raise FileRejected(
+            f"the header lacks {', '.join(missing)}; expected {','.join(COLUMNS)}"
+        )
+    if len(set(header)) != len(header):
+        raise FileRejected("the header names a column twice")
+    return header
+
+
+def _split(text: str) -> list[str]:
+    return next(csv.reader((text,)), [])
+
+
+def _stage(
+    sorter: ReportSorter,
+    rows: Iterator[bytes],
+    header: list[str],
+    region: str | None,
+    now: datetime,
+    total_bytes: int | None,
+    progress: Progress | None,
+    ingest: Ingest,
+) -> None:
+    """First pass: parse every row; good reports go to the sorter, faults are kept."""
+    width, read = len(header), 0
+    for line_no, raw in enumerate(rows, start=2):
+        read += len(raw)
+        if progress and line_no % 50_000 == 0:
+            progress("read", read, total_bytes)
+        if not raw.strip():
+            continue
+        ingest.rows += 1
+        try:
+            text = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            sorter.add_rejection(
+                Rejection(line_no, None, Reason.INVALID_ENCODING, f"not UTF-8 at byte {exc.start}",
+                          raw[:RAW_KEPT].decode("utf-8", "replace"))
+            )
+            continue
+        fields = _split(text)
+        event_id = fields[0].strip() if fields and header[0] == "event_id" else None
+        if len(fields) != width:
+            sorter.add_rejection(Rejection(
+                line_no, event_id, Reason.MALFORMED_ROW,
+                f"expected {width} fields, found {len(fields)}", text[:RAW_KEPT]))
+            continue
+        try:
+            sorter.add(parse_report(dict(zip(header, fields, strict=True)), line_no, region, now))
+        except Rejected as error:
+            sorter.add_rejection(
+                Rejection(line_no, event_id, error.reason, error.detail, text[:RAW_KEPT])
+            )
+    if progress:
+        progress("read", read, total_bytes)
+
+
+def _store_parse_rejections(
+    uow_factory: UnitOfWorkFactory, sorter: ReportSorter, ingest: Ingest
+) -> None:
+    batch: list[Rejection] = []
+    for rejection in sorter.rejections():
+        batch.append(rejection)
+        if len(batch) >= REJECTION_BATCH:
+            _commit_rejections(uow_factory, ingest, batch)
+            batch = []
+    if batch:
+        _commit_rejections(uow_factory, ingest, batch)
+
+
+def _commit_rejections(
+    uow_factory: UnitOfWorkFactory, ingest: Ingest, batch: list[Rejection]
+) -> None:
+    for rejection in batch:
+        ingest.rejected[rejection.reason] += 1
+    with uow_factory() as uow:
+        uow.ingests.add_rejections(ingest.id, batch)
+        uow.ingests.update(ingest)
+        uow.commit()
+
+
+def _apply_sorted(
+    uow_factory: UnitOfWorkFactory,
+    sorter: ReportSorter,
+    ingest: Ingest,
+    policy: FreezePolicy,
+    now: datetime,
+    progress: Progress | None,
+) -> None:
+    """Second pass: apply whole numbers in chunks, one transaction per chunk."""
+    total = ingest.rows - sum(ingest.rejected.values())
+    done = 0
+    for chunk in _chunks(sorter.sorted_reports()):
+        with uow_factory() as uow:
+            outcomes = _apply_chunk(uow, ingest.carrier_id, ingest.id, chunk, policy, now)
+            counts = _count(outcomes)
+            ingest.accepted += counts.accepted
+            ingest.duplicates += counts.duplicates
+            ingest.rejected.update(counts.rejected)
+            uow.ingests.add_rejections(ingest.id, [
+                Rejection(o.line, o.event_id, o.reason or "", o.detail or "")
+                for o in outcomes if o.status is Status.REJECTED
+            ])
+            uow.ingests.update(ingest)
+            uow.commit()
+        done += len(chunk)
+        if progress:
+            progress("apply", done, total)
+
+
+def _chunks(reports: Iterator[CarrierReport]) -> Iterator[list[CarrierReport]]:
+    chunk: list[CarrierReport] = []
+    for report in reports:
+        if len(chunk) >= CHUNK_ROWS and report.number.e164 != chunk[-1].number.e164:
+            yield chunk
+            chunk = []
+        chunk.append(report)
+    if chunk:
+        yield chunk
+
+
+def _apply_chunk(
+    uow: UnitOfWork,
+    carrier_id: str,
+    ingest_id: str | None,
+    reports: Sequence[CarrierReport],
+    policy: FreezePolicy,
+    now: datetime,
+) -> list[Outcome]:
+    numbers = uow.numbers.lock({report.number.e164 for report in reports})
+    recorded = uow.numbers.recorded(carrier_id, {report.event_id for report in reports})
+    outcomes = decide(carrier_id, reports, numbers, recorded, uow.carriers.ids(), policy)
+    accepted = [outcome for outcome in outcomes if outcome.status is Status.ACCEPTED]
+    changed = {outcome.report.number.e164 for outcome in accepted if outcome.report}
+    uow.numbers.record(
+        carrier_id, ingest_id, accepted, [numbers[e164] for e164 in changed], now
+    )
+    return outcomes
+
+
+@dataclass(slots=True)
+class _Counts:
+    accepted: int
+    duplicates: int
+    rejected: dict[str, int]
+
+
+def _count(outcomes: Iterable[Outcome]) -> _Counts:
+    counts = _Counts(0, 0, {})
+    for outcome in outcomes:
+        if outcome.status is Status.ACCEPTED:
+            counts.accepted += 1
+        elif outcome.status is Status.DUPLICATE:
+            counts.duplicates += 1
+        else:
+            reason = str(outcome.reason)
+            counts.rejected[reason] = counts.rejected.get(reason, 0) + 1
+    return counts
