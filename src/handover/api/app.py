@@ -1,0 +1,39 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from fastapi import FastAPI
+
+from handover import __version__
+from handover.adapters.storage.engine import make_engine
+from handover.adapters.storage.uow import SqlUnitOfWork
+from handover.adapters.tokens import JwtTokenIssuer
+from handover.api import carrier, numbers, oauth, problems
+from handover.config import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Handover",
+        version=__version__,
+        summary="A clearinghouse for mobile phone numbers that change hands",
+    )
+    engine = make_engine(settings.database_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.uow_factory = partial(SqlUnitOfWork, engine)
+    app.state.tokens = JwtTokenIssuer(settings.secret_key, settings.public_url,
+                                      settings.token_ttl_seconds)
+    problems.install(app)
+    app.include_router(oauth.router)
+    app.include_router(carrier.router)
+    app.include_router(numbers.router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,72 @@
+"""Shared dependencies as `Annotated` aliases: the unit of work and the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from handover.api.problems import Problem
+from handover.config import Settings
+from handover.services.access import AccessDenied, Principal, TokenIssuer
+from handover.services.ports import UnitOfWorkFactory
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from POST /oauth/token")
+
+
+def _uow_factory(request: Request) -> UnitOfWorkFactory:
+    factory: UnitOfWorkFactory = request.app.state.uow_factory
+    return factory
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _tokens(request: Request) -> TokenIssuer:
+    tokens: TokenIssuer = request.app.state.tokens
+    return tokens
+
+
+UowFactory = Annotated[UnitOfWorkFactory, Depends(_uow_factory)]
+AppSettings = Annotated[Settings, Depends(_settings)]
+Tokens = Annotated[TokenIssuer, Depends(_tokens)]
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="handover"'}
+
+
+def _principal(
+    tokens: Tokens,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise Problem(401, "unauthenticated", "A bearer token is needed",
+                      "Get one from POST /oauth/token with client credentials.",
+                      headers=_CHALLENGE)
+    try:
+        return tokens.verify(credentials.credentials)
+    except AccessDenied as exc:
+        raise Problem(401, "unauthenticated", "The bearer token is not valid", str(exc),
+                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+def require_scope(scope: str) -> Callable[[Principal], Principal]:
+    def _check(principal: CurrentPrincipal) -> Principal:
+        if scope not in principal.scopes:
+            raise Problem(403, "insufficient-scope", "The token lacks a scope",
+                          f"This call needs the {scope!r} scope.",
+                          headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", '
+                                                       f'scope="{scope}"'})
+        return principal
+
+    return _check
+
+
+CarrierReporter = Annotated[Principal, Depends(require_scope("carrier:report"))]
+NumberReader = Annotated[Principal, Depends(require_scope("numbers:read"))]

@@ -1,0 +1,113 @@
+"""Request and response bodies, one schema per direction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from handover.services.reporting import MAX_BATCH
+
+
+class EventIn(BaseModel):
+    """One lifecycle report. Fields are text so each fault is reported per event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = Field(description="The carrier's own id; repeating it is idempotent")
+    number: str = Field(description="E.164, or national with the batch's region",
+                        examples=["+8613812345678"])
+    event: str = Field(examples=["activated"], description="activated, suspended, resumed, "
+                       "cancelled, restored, released or ported")
+    occurred_at: str = Field(examples=["2026-01-05T08:00:00+08:00"],
+                             description="ISO 8601 date or date-time; UTC without an offset")
+    subscriber: str | None = Field(None, description="The carrier's pseudonym for the holder")
+    to_carrier: str | None = Field(None, description="The receiving carrier of a port")
+
+
+class EventBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(max_length=MAX_BATCH)
+    region: str | None = Field(None, description="Region for national numbers; defaults to "
+                               "the carrier's country", examples=["CN"])
+
+
+class EventResultPublic(BaseModel):
+    index: int
+    event_id: str
+    status: str
+    reason: str | None = None
+    detail: str | None = None
+
+
+class EventBatchPublic(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: dict[str, int]
+    results: list[EventResultPublic]
+
+
+class SummaryPublic(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: dict[str, int]
+
+
+class IngestPublic(BaseModel):
+    id: str
+    carrier: str
+    source: str
+    filename: str | None
+    status: str
+    received_at: datetime
+    finished_at: datetime | None
+    rows: int
+    summary: SummaryPublic
+    error: str | None
+    rejections_url: str
+
+
+class IngestListPublic(BaseModel):
+    items: list[IngestPublic]
+
+
+class RejectionPublic(BaseModel):
+    line: int
+    event_id: str | None
+    reason: str
+    detail: str
+    raw: str | None
+
+
+class RejectionPagePublic(BaseModel):
+    items: list[RejectionPublic]
+    next_after_line: int | None
+
+
+class TenurePublic(BaseModel):
+    subscriber: str
+    carrier: str
+    start: datetime
+    end: datetime | None
+
+
+class RecordedEventPublic(BaseModel):
+    seq: int
+    event_id: str
+    carrier: str
+    event: str
+    occurred_at: datetime
+    subscriber: str | None
+    to_carrier: str | None
+    recorded_at: datetime
+
+
+class NumberHistoryPublic(BaseModel):
+    number: str
+    region: str
+    state: str
+    carrier: str
+    release_not_before: datetime | None
+    tenures: list[TenurePublic]
+    events: list[RecordedEventPublic]

@@ -1,0 +1,311 @@
+"""The operators' command line: `handover --help`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import TimeElapsedColumn
+from rich.table import Table
+
+from handover.adapters.staging import SqliteReportSorter
+from handover.adapters.storage import migrate
+from handover.adapters.storage.engine import make_engine
+from handover.adapters.storage.uow import SqlUnitOfWork
+from handover.config import Settings
+from handover.domain.rejections import Rejected
+from handover.services import access, reporting
+from handover.services.access import Principal
+from handover.services.history import number_history
+from handover.services.model import ROLE_SCOPES, Ingest, Role
+from handover.services.ports import UnitOfWorkFactory
+
+app = typer.Typer(help="Handover: a clearinghouse for numbers that change hands.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)
+carrier_app = typer.Typer(help="Carriers and their reporting credentials.", no_args_is_help=True)
+client_app = typer.Typer(help="Machine clients (regulator, platform, operator).",
+                         no_args_is_help=True)
+ingests_app = typer.Typer(help="Files ingested so far: summaries and rejected rows.",
+                          no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(carrier_app, name="carrier")
+app.add_typer(client_app, name="client")
+app.add_typer(ingests_app, name="ingests")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+_OPERATOR = Principal("cli", Role.OPERATOR, ROLE_SCOPES[Role.OPERATOR])
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _uow_factory(upgrade: bool = True) -> UnitOfWorkFactory:
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    engine = make_engine(settings.database_url)
+    if upgrade:
+        migrate.upgrade(engine)
+    return partial(SqlUnitOfWork, engine)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration to HANDOVER_DATABASE_URL (default ./handover.db)."""
+    _uow_factory(upgrade=True)
+    out.print("store is at the newest schema")
+
+
+@carrier_app.command("add")
+def carrier_add(
+    carrier_id: Annotated[str, typer.Argument(help="Short id, e.g. cmcc")],
+    name: Annotated[str, typer.Option(help="Display name")],
+    country: Annotated[str, typer.Option(help="ISO 3166 alpha-2, e.g. CN")],
+) -> None:
+    """Register a carrier and print its client credentials (shown once)."""
+    with _uow_factory()() as uow:
+        try:
+            carrier, credentials = access.register_carrier(uow, carrier_id, name, country)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        uow.commit()
+    out.print(f"carrier {carrier.id} ({carrier.name}, {carrier.country}) registered")
+    out.print(f"client_id:     {credentials.client_id}")
+    out.print(f"client_secret: {credentials.client_secret}  (shown once; store it now)")
+
+
+@carrier_app.command("list")
+def carrier_list() -> None:
+    """List registered carriers."""
+    with _uow_factory()() as uow:
+        carriers = uow.carriers.list()
+    table = Table("id", "name", "country", "registered")
+    for carrier in carriers:
+        table.add_row(carrier.id, carrier.name, carrier.country, carrier.created_at.isoformat())
+    out.print(table)
+
+
+@client_app.command("add")
+def client_add(
+    role: Annotated[Role, typer.Option(help="regulator, platform or operator")],
+    name: Annotated[str, typer.Option(help="Who this client is")],
+) -> None:
+    """Create client credentials for a non-carrier role (shown once)."""
+    if role is Role.CARRIER:
+        raise fail("carrier credentials come with `handover carrier add`")
+    with _uow_factory()() as uow:
+        credentials = access.register_client(uow, role, name)
+        uow.commit()
+    out.print(f"client_id:     {credentials.client_id}")
+    out.print(f"client_secret: {credentials.client_secret}  (shown once; store it now)")
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="CSV: event_id,number,event,occurred_at,"
+                                              "subscriber,to_carrier")],
+    carrier: Annotated[str, typer.Option(help="The reporting carrier's id")],
+    region: Annotated[str | None, typer.Option(help="Region of national-format numbers; "
+                                                    "default: the carrier's country")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Apply a carrier's lifecycle file; every row is accepted, a duplicate or rejected."""
+    if not file.is_file():
+        raise fail(f"{file}: no such file")
+    uow_factory = _uow_factory()
+    with uow_factory() as uow:
+        found = uow.carriers.get(carrier)
+    if found is None:
+        raise fail(f"carrier {carrier!r} is not registered (see `handover carrier list`)")
+    size = file.stat().st_size
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                  disable=as_json or not err.is_terminal) as bar:
+        read = bar.add_task("reading", total=size)
+        apply = bar.add_task("applying", total=None, visible=False)
+
+        def progress(phase: str, done: int, total: int | None) -> None:
+            if phase == "read":
+                bar.update(read, completed=done)
+            else:
+                bar.update(apply, completed=done, total=total, visible=True)
+
+        with file.open("rb") as lines:
+            try:
+                result = reporting.ingest_file(
+                    uow_factory, SqliteReportSorter(os.environ.get("HANDOVER_SPOOL_DIR")),
+                    carrier, lines, filename=file.name, region=region or found.country,
+                    total_bytes=size, progress=progress)
+            except reporting.FileRejected as exc:
+                raise fail(f"{file}: {exc}") from None
+    _print_ingest(result, as_json)
+
+
+def _print_ingest(ingest: Ingest, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(ingest.summary()))
+        return
+    out.print(f"ingest {ingest.id} ({ingest.filename or ingest.source}, {ingest.status}): "
+              f"{ingest.rows} rows")
+    out.print(f"  accepted   {ingest.accepted}")
+    out.print(f"  duplicates {ingest.duplicates}")
+    out.print(f"  rejected   {sum(ingest.rejected.values())}")
+    for reason, count in sorted(ingest.rejected.items()):
+        out.print(f"    {reason:<28} {count}")
+    if ingest.rejected:
+        out.print(f"rejected rows: handover ingests show {ingest.id} --rejections")
+
+
+@ingests_app.command("list")
+def ingests_list(
+    carrier: Annotated[str | None, typer.Option(help="Only this carrier's files")] = None,
+    limit: int = 20,
+) -> None:
+    """The most recent ingests with their summaries."""
+    with _uow_factory()() as uow:
+        ingests = uow.ingests.list(carrier, limit)
+    table = Table("id", "carrier", "file", "status", "received", "rows", "accepted",
+                  "duplicates", "rejected")
+    for i in ingests:
+        table.add_row(i.id, i.carrier_id, i.filename or i.source, i.status,
+                      i.received_at.isoformat(timespec="seconds"), str(i.rows), str(i.accepted),
+                      str(i.duplicates), str(sum(i.rejected.values())))
+    out.print(table)
+
+
+@ingests_app.command("show")
+def ingests_show(
+    ingest_id: str,
+    rejections: Annotated[bool, typer.Option(help="List the rejected rows")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One ingest's summary, and with --rejections every rejected row (line, reason)."""
+    uow_factory = _uow_factory()
+    with uow_factory() as uow:
+        found = uow.ingests.get(ingest_id)
+    if found is None:
+        raise fail(f"no ingest {ingest_id!r}")
+    if not rejections:
+        _print_ingest(found, as_json)
+        return
+    after = 0
+    while True:
+        with uow_factory() as uow:
+            page = uow.ingests.rejections(ingest_id, after, 10_000)
+        for row in page:
+            record = {"line": row.line, "event_id": row.event_id, "reason": row.reason,
+                      "detail": row.detail}
+            if as_json:
+                sys.stdout.write(json.dumps(record) + "\n")
+            else:
+                out.print(f"line {row.line}: {row.reason} ({row.detail})", highlight=False)
+        if len(page) < 10_000:
+            break
+        after = page[-1].line
+
+
+@app.command()
+def history(
+    number: str, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """A number's state, tenures and events (operator view)."""
+    with _uow_factory()() as uow:
+        try:
+            found = number_history(uow, number, _OPERATOR)
+        except Rejected as exc:
+            raise fail(exc.detail) from None
+    if found is None:
+        raise fail(f"{number} is not known", code=1)
+    if as_json:
+        out.print_json(data={
+            "number": found.e164, "state": found.state, "carrier": found.carrier_id,
+            "tenures": [{"subscriber": t.subscriber, "carrier": t.carrier,
+                         "start": t.start.isoformat(),
+                         "end": t.end.isoformat() if t.end else None} for t in found.tenures],
+            "events": [{"event_id": e.event_id, "event": e.kind, "carrier": e.carrier_id,
+                        "occurred_at": e.occurred_at.isoformat()} for e in found.events],
+        })
+        return
+    out.print(f"{found.e164}  {found.state}  held by {found.carrier_id}")
+    for tenure in found.tenures:
+        end = tenure.end.isoformat() if tenure.end else "now"
+        out.print(f"  tenure {tenure.subscriber}@{tenure.carrier}: {tenure.start.isoformat()}"
+                  f" .. {end}")
+    for event in found.events:
+        out.print(f"  {event.occurred_at.isoformat()}  {event.kind:<10} {event.event_id}")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Serve the HTTP API (migrating the store first)."""
+    import uvicorn
+
+    _uow_factory()
+    uvicorn.run("handover.api.app:create_app", factory=True, host=host, port=port,
+                workers=workers)
+
+
+@app.command()
+def demo(
+    port: int = 8000,
+    directory: Annotated[Path, typer.Option(help="Where the demo store lives")] = Path("var"),
+) -> None:
+    """Serve the API on a fresh SQLite store with one carrier and a regulator client."""
+    import uvicorn
+
+    directory.mkdir(parents=True, exist_ok=True)
+    database = directory / "demo.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    os.environ["HANDOVER_DATABASE_URL"] = f"sqlite:///{database.resolve()}"
+    os.environ.setdefault("HANDOVER_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    uow_factory = _uow_factory()
+    with uow_factory() as uow:
+        _, carrier = access.register_carrier(uow, "demo-mobile", "Demo Mobile", "CN")
+        regulator = access.register_client(uow, Role.REGULATOR, "Demo regulator")
+        uow.commit()
+    base = f"http://127.0.0.1:{port}"
+    out.print(_DEMO_HELP.format(base=base, cid=carrier.client_id, secret=carrier.client_secret,
+                                rid=regulator.client_id, rsecret=regulator.client_secret,
+                                db=database), highlight=False)
+    uvicorn.run("handover.api.app:create_app", factory=True, host="127.0.0.1", port=port)
+
+
+_DEMO_HELP = """
+[bold]Handover demo[/] on {base}  (store: {db}; API docs: {base}/docs)
+
+Carrier [bold]demo-mobile[/] (CN)   client_id {cid}   client_secret {secret}
+Regulator                     client_id {rid}   client_secret {rsecret}
+
+1. Get a token:
+   TOKEN=$(curl -s -u {cid}:{secret} -d grant_type=client_credentials \\
+           {base}/oauth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+2. Report events:
+   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' {base}/v1/carrier/events \\
+     -d '{{"events":[{{"event_id":"e1","number":"13812345678","event":"activated","occurred_at":"2024-01-01","subscriber":"sub-1"}}]}}'
+3. Upload a CSV file:
+   printf 'event_id,number,event,occurred_at,subscriber,to_carrier\\ne2,+8613812345678,cancelled,2025-01-01,,\\n' > events.csv
+   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: text/csv' --data-binary @events.csv {base}/v1/carrier/files
+4. Read the number's history:
+   curl -s -H "Authorization: Bearer $TOKEN" {base}/v1/numbers/+8613812345678
+"""
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()

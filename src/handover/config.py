@@ -1,0 +1,42 @@
+"""Settings from the environment (`HANDOVER_*`); refuses default secrets outside development."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "development-only-secret-do-not-use-in-production"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HANDOVER_", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite:///./handover.db"
+    #: Signs access tokens. Must be set (32+ characters) outside development and test.
+    secret_key: str = DEVELOPMENT_SECRET
+    token_ttl_seconds: int = 900
+    public_url: str = "http://127.0.0.1:8000"
+    #: Where uploaded files are spooled and sorted; the system temp dir when unset.
+    spool_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment is Environment.PRODUCTION and (
+            self.secret_key == DEVELOPMENT_SECRET or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "HANDOVER_SECRET_KEY must be set to a random value of 32+ characters "
+                "in production (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        if not 60 <= self.token_ttl_seconds <= 3600:
+            raise ValueError("HANDOVER_TOKEN_TTL_SECONDS must be between 60 and 3600")
+        return self

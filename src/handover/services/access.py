@@ -1,0 +1,118 @@
+"""Who may call Handover: carriers and machine clients with OAuth 2.0 client credentials.
+
+Client secrets are 256-bit random values, so a single SHA-256 is a sufficient one-way
+hash (the same reasoning as GitHub's and PyPI's API tokens); a slow password hash would
+only add latency to every token request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from handover.services.model import ROLE_SCOPES, Carrier, Client, Role
+from handover.services.ports import UnitOfWork
+
+_CARRIER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+class AccessDenied(Exception):
+    pass
+
+
+class InvalidClient(AccessDenied):
+    """Unknown client or wrong secret (the two are not told apart)."""
+
+
+class InvalidScope(AccessDenied):
+    pass
+
+
+class AlreadyExists(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated machine client behind a request."""
+
+    client_id: str
+    role: Role
+    scopes: frozenset[str]
+    carrier_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCredentials:
+    client_id: str
+    client_secret: str
+
+
+class TokenIssuer(Protocol):
+    def issue(self, principal: Principal) -> tuple[str, int]:
+        """A bearer token for `principal` and its lifetime in seconds."""
+
+    def verify(self, token: str) -> Principal:
+        """The principal a token was issued to; raises `AccessDenied` when invalid."""
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def register_carrier(
+    uow: UnitOfWork, carrier_id: str, name: str, country: str
+) -> tuple[Carrier, IssuedCredentials]:
+    """Create a carrier and its first client credentials (the secret is shown once)."""
+    if not _CARRIER_ID.match(carrier_id):
+        raise ValueError("carrier id: 1-64 of a-z, 0-9, '-', '_', starting with a letter or digit")
+    country = country.upper()
+    if not _COUNTRY.match(country):
+        raise ValueError("country: an ISO 3166 alpha-2 code such as CN or US")
+    if uow.carriers.get(carrier_id) is not None:
+        raise AlreadyExists(f"carrier {carrier_id!r} already exists")
+    carrier = Carrier(carrier_id, name, country, datetime.now(UTC))
+    uow.carriers.add(carrier)
+    credentials = register_client(uow, Role.CARRIER, f"{name} reporting", carrier_id=carrier_id)
+    return carrier, credentials
+
+
+def register_client(
+    uow: UnitOfWork,
+    role: Role,
+    name: str,
+    *,
+    carrier_id: str | None = None,
+    scopes: frozenset[str] | None = None,
+) -> IssuedCredentials:
+    allowed = ROLE_SCOPES[role]
+    scopes = allowed if scopes is None else scopes
+    if not scopes <= allowed:
+        raise InvalidScope(f"{role} clients may hold only {', '.join(sorted(allowed))}")
+    if (role is Role.CARRIER) != (carrier_id is not None):
+        raise ValueError("carrier clients, and only they, belong to a carrier")
+    client_id = f"{role.value}-{secrets.token_hex(8)}"
+    secret = secrets.token_urlsafe(32)
+    uow.clients.add(Client(client_id, hash_secret(secret), role, scopes, name,
+                           datetime.now(UTC), carrier_id))
+    return IssuedCredentials(client_id, secret)
+
+
+def authenticate_client(
+    uow: UnitOfWork, client_id: str, secret: str, requested: frozenset[str] | None
+) -> Principal:
+    """Check client credentials and narrow the scopes to those requested (RFC 6749 §3.3)."""
+    client = uow.clients.get(client_id)
+    expected = client.secret_hash if client else hash_secret("")
+    if not hmac.compare_digest(expected, hash_secret(secret)) or client is None:
+        raise InvalidClient("unknown client or wrong secret")
+    scopes = client.scopes if requested is None else requested
+    if not scopes <= client.scopes:
+        raise InvalidScope(f"this client may ask only for {' '.join(sorted(client.scopes))}")
+    return Principal(client.client_id, client.role, scopes, client.carrier_id)

@@ -1,0 +1,23 @@
+"""Number history: who held a number when, for its holding carrier and the regulator."""
+
+from __future__ import annotations
+
+from handover.domain.numbers import parse_number
+from handover.services.access import AccessDenied, Principal
+from handover.services.model import NumberHistory, Role
+from handover.services.ports import UnitOfWork
+
+READ_SCOPE = "numbers:read"
+
+
+def number_history(uow: UnitOfWork, number: str, principal: Principal) -> NumberHistory | None:
+    """The history, or None when unknown *or* held by another carrier (no existence leak)."""
+    if READ_SCOPE not in principal.scopes:
+        raise AccessDenied(f"the {READ_SCOPE} scope is needed")
+    e164 = parse_number(number).e164
+    history = uow.numbers.history(e164)
+    if history is None:
+        return None
+    if principal.role is Role.CARRIER and history.carrier_id != principal.carrier_id:
+        return None
+    return history

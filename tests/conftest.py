@@ -1,0 +1,93 @@
+"""Fixtures shared by every test: each storage test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is reached at HANDOVER_TEST_PG_URL (default: the local server, trust auth);
+each test session gets its own database, and every test starts from empty tables.
+HANDOVER_TEST_STORES=sqlite limits a local run to SQLite; CI always runs both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from handover.adapters.storage import migrate
+from handover.adapters.storage.engine import make_engine
+from handover.adapters.storage.tables import metadata
+from handover.adapters.storage.uow import SqlUnitOfWork
+from handover.services.model import Carrier
+from handover.services.ports import UnitOfWorkFactory
+
+PG_URL = os.environ.get("HANDOVER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+STORES = [s for s in os.environ.get("HANDOVER_TEST_STORES", "sqlite,postgresql").split(",") if s]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"handover_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=STORES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty, migrated store: once per supported engine."""
+    if request.param == "sqlite":
+        path = tmp_path / "handover.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        names = ", ".join(table.name for table in metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(store_url: str) -> Iterator[Engine]:
+    engine = make_engine(store_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def uow_factory(engine: Engine) -> UnitOfWorkFactory:
+    return partial(SqlUnitOfWork, engine)
+
+
+@pytest.fixture
+def carriers(uow_factory: UnitOfWorkFactory) -> tuple[str, str]:
+    """Two registered Chinese carriers, `cm` and `cu`."""
+    with uow_factory() as uow:
+        uow.carriers.add(Carrier("cm", "China Mobile", "CN", datetime.now(UTC)))
+        uow.carriers.add(Carrier("cu", "China Unicom", "CN", datetime.now(UTC)))
+        uow.commit()
+    return ("cm", "cu")
