@@ -11,8 +11,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.progress import TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from handover.adapters.staging import SqliteReportSorter
@@ -27,14 +33,19 @@ from handover.services.history import number_history
 from handover.services.model import ROLE_SCOPES, Ingest, Role
 from handover.services.ports import UnitOfWorkFactory
 
-app = typer.Typer(help="Handover: a clearinghouse for numbers that change hands.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Handover: a clearinghouse for numbers that change hands.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)
 carrier_app = typer.Typer(help="Carriers and their reporting credentials.", no_args_is_help=True)
-client_app = typer.Typer(help="Machine clients (regulator, platform, operator).",
-                         no_args_is_help=True)
-ingests_app = typer.Typer(help="Files ingested so far: summaries and rejected rows.",
-                          no_args_is_help=True)
+client_app = typer.Typer(
+    help="Machine clients (regulator, platform, operator).", no_args_is_help=True
+)
+ingests_app = typer.Typer(
+    help="Files ingested so far: summaries and rejected rows.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(carrier_app, name="carrier")
 app.add_typer(client_app, name="client")
@@ -90,7 +101,7 @@ def carrier_add(
 def carrier_list() -> None:
     """List registered carriers."""
     with _uow_factory()() as uow:
-        carriers = uow.carriers.list()
+        carriers = uow.carriers.all()
     table = Table("id", "name", "country", "registered")
     for carrier in carriers:
         table.add_row(carrier.id, carrier.name, carrier.country, carrier.created_at.isoformat())
@@ -114,11 +125,14 @@ def client_add(
 
 @app.command()
 def ingest(
-    file: Annotated[Path, typer.Argument(help="CSV: event_id,number,event,occurred_at,"
-                                              "subscriber,to_carrier")],
+    file: Annotated[
+        Path, typer.Argument(help="CSV: event_id,number,event,occurred_at,subscriber,to_carrier")
+    ],
     carrier: Annotated[str, typer.Option(help="The reporting carrier's id")],
-    region: Annotated[str | None, typer.Option(help="Region of national-format numbers; "
-                                                    "default: the carrier's country")] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(help="Region of national-format numbers; default: the carrier's country"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Apply a carrier's lifecycle file; every row is accepted, a duplicate or rejected."""
@@ -130,9 +144,15 @@ def ingest(
     if found is None:
         raise fail(f"carrier {carrier!r} is not registered (see `handover carrier list`)")
     size = file.stat().st_size
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=err,
-                  disable=as_json or not err.is_terminal) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=as_json or not err.is_terminal,
+    ) as bar:
         read = bar.add_task("reading", total=size)
         apply = bar.add_task("applying", total=None, visible=False)
 
@@ -145,9 +165,15 @@ def ingest(
         with file.open("rb") as lines:
             try:
                 result = reporting.ingest_file(
-                    uow_factory, SqliteReportSorter(os.environ.get("HANDOVER_SPOOL_DIR")),
-                    carrier, lines, filename=file.name, region=region or found.country,
-                    total_bytes=size, progress=progress)
+                    uow_factory,
+                    SqliteReportSorter(os.environ.get("HANDOVER_SPOOL_DIR")),
+                    carrier,
+                    lines,
+                    filename=file.name,
+                    region=region or found.country,
+                    total_bytes=size,
+                    progress=progress,
+                )
             except reporting.FileRejected as exc:
                 raise fail(f"{file}: {exc}") from None
     _print_ingest(result, as_json)
@@ -157,8 +183,10 @@ def _print_ingest(ingest: Ingest, as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps(ingest.summary()))
         return
-    out.print(f"ingest {ingest.id} ({ingest.filename or ingest.source}, {ingest.status}): "
-              f"{ingest.rows} rows")
+    out.print(
+        f"ingest {ingest.id} ({ingest.filename or ingest.source}, {ingest.status}): "
+        f"{ingest.rows} rows"
+    )
     out.print(f"  accepted   {ingest.accepted}")
     out.print(f"  duplicates {ingest.duplicates}")
     out.print(f"  rejected   {sum(ingest.rejected.values())}")
@@ -175,13 +203,22 @@ def ingests_list(
 ) -> None:
     """The most recent ingests with their summaries."""
     with _uow_factory()() as uow:
-        ingests = uow.ingests.list(carrier, limit)
-    table = Table("id", "carrier", "file", "status", "received", "rows", "accepted",
-                  "duplicates", "rejected")
+        ingests = uow.ingests.recent(carrier, limit)
+    table = Table(
+        "id", "carrier", "file", "status", "received", "rows", "accepted", "duplicates", "rejected"
+    )
     for i in ingests:
-        table.add_row(i.id, i.carrier_id, i.filename or i.source, i.status,
-                      i.received_at.isoformat(timespec="seconds"), str(i.rows), str(i.accepted),
-                      str(i.duplicates), str(sum(i.rejected.values())))
+        table.add_row(
+            i.id,
+            i.carrier_id,
+            i.filename or i.source,
+            i.status,
+            i.received_at.isoformat(timespec="seconds"),
+            str(i.rows),
+            str(i.accepted),
+            str(i.duplicates),
+            str(sum(i.rejected.values())),
+        )
     out.print(table)
 
 
@@ -205,8 +242,12 @@ def ingests_show(
         with uow_factory() as uow:
             page = uow.ingests.rejections(ingest_id, after, 10_000)
         for row in page:
-            record = {"line": row.line, "event_id": row.event_id, "reason": row.reason,
-                      "detail": row.detail}
+            record = {
+                "line": row.line,
+                "event_id": row.event_id,
+                "reason": row.reason,
+                "detail": row.detail,
+            }
             if as_json:
                 sys.stdout.write(json.dumps(record) + "\n")
             else:
@@ -217,9 +258,7 @@ def ingests_show(
 
 
 @app.command()
-def history(
-    number: str, as_json: Annotated[bool, typer.Option("--json")] = False
-) -> None:
+def history(number: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A number's state, tenures and events (operator view)."""
     with _uow_factory()() as uow:
         try:
@@ -229,20 +268,38 @@ def history(
     if found is None:
         raise fail(f"{number} is not known", code=1)
     if as_json:
-        out.print_json(data={
-            "number": found.e164, "state": found.state, "carrier": found.carrier_id,
-            "tenures": [{"subscriber": t.subscriber, "carrier": t.carrier,
-                         "start": t.start.isoformat(),
-                         "end": t.end.isoformat() if t.end else None} for t in found.tenures],
-            "events": [{"event_id": e.event_id, "event": e.kind, "carrier": e.carrier_id,
-                        "occurred_at": e.occurred_at.isoformat()} for e in found.events],
-        })
+        out.print_json(
+            data={
+                "number": found.e164,
+                "state": found.state,
+                "carrier": found.carrier_id,
+                "tenures": [
+                    {
+                        "subscriber": t.subscriber,
+                        "carrier": t.carrier,
+                        "start": t.start.isoformat(),
+                        "end": t.end.isoformat() if t.end else None,
+                    }
+                    for t in found.tenures
+                ],
+                "events": [
+                    {
+                        "event_id": e.event_id,
+                        "event": e.kind,
+                        "carrier": e.carrier_id,
+                        "occurred_at": e.occurred_at.isoformat(),
+                    }
+                    for e in found.events
+                ],
+            }
+        )
         return
     out.print(f"{found.e164}  {found.state}  held by {found.carrier_id}")
     for tenure in found.tenures:
         end = tenure.end.isoformat() if tenure.end else "now"
-        out.print(f"  tenure {tenure.subscriber}@{tenure.carrier}: {tenure.start.isoformat()}"
-                  f" .. {end}")
+        out.print(
+            f"  tenure {tenure.subscriber}@{tenure.carrier}: {tenure.start.isoformat()} .. {end}"
+        )
     for event in found.events:
         out.print(f"  {event.occurred_at.isoformat()}  {event.kind:<10} {event.event_id}")
 
@@ -257,8 +314,7 @@ def serve(
     import uvicorn
 
     _uow_factory()
-    uvicorn.run("handover.api.app:create_app", factory=True, host=host, port=port,
-                workers=workers)
+    uvicorn.run("handover.api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
 @app.command()
@@ -281,9 +337,17 @@ def demo(
         regulator = access.register_client(uow, Role.REGULATOR, "Demo regulator")
         uow.commit()
     base = f"http://127.0.0.1:{port}"
-    out.print(_DEMO_HELP.format(base=base, cid=carrier.client_id, secret=carrier.client_secret,
-                                rid=regulator.client_id, rsecret=regulator.client_secret,
-                                db=database), highlight=False)
+    out.print(
+        _DEMO_HELP.format(
+            base=base,
+            cid=carrier.client_id,
+            secret=carrier.client_secret,
+            rid=regulator.client_id,
+            rsecret=regulator.client_secret,
+            db=database,
+        ),
+        highlight=False,
+    )
     uvicorn.run("handover.api.app:create_app", factory=True, host="127.0.0.1", port=port)
 
 

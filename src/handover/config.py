@@ -35,7 +35,8 @@ class Settings(BaseSettings):
         ):
             raise ValueError(
                 "HANDOVER_SECRET_KEY must be set to a random value of 32+ characters "
-                "in production (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                "in production; generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
         if not 60 <= self.token_ttl_seconds <= 3600:
             raise ValueError("HANDOVER_TOKEN_TTL_SECONDS must be between 60 and 3600")

@@ -8,6 +8,7 @@ them with its external merge sort in bounded memory; the file is deleted on clos
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -30,8 +31,9 @@ def _micros(moment: datetime) -> int:
 
 class SqliteReportSorter:
     def __init__(self, directory: str | None = None, cache_mib: int = 64) -> None:
-        handle, self.path = tempfile.mkstemp(prefix="handover-ingest-", suffix=".sqlite",
-                                             dir=directory)
+        handle, self.path = tempfile.mkstemp(
+            prefix="handover-ingest-", suffix=".sqlite", dir=directory
+        )
         os.close(handle)
         self.db = sqlite3.connect(self.path)
         self.db.executescript(f"""
@@ -46,16 +48,31 @@ class SqliteReportSorter:
         self._rejections: list[tuple[object, ...]] = []
 
     def add(self, report: CarrierReport) -> None:
-        self._reports.append((
-            report.number.e164, _micros(report.occurred_at), report.line, report.event_id,
-            report.kind.value, report.subscriber, report.to_carrier, report.number.region,
-        ))
+        self._reports.append(
+            (
+                report.number.e164,
+                _micros(report.occurred_at),
+                report.line,
+                report.event_id,
+                report.kind.value,
+                report.subscriber,
+                report.to_carrier,
+                report.number.region,
+            )
+        )
         if len(self._reports) >= _FLUSH:
             self._flush()
 
     def add_rejection(self, rejection: Rejection) -> None:
-        self._rejections.append((rejection.line, rejection.event_id, str(rejection.reason),
-                                 rejection.detail, rejection.raw))
+        self._rejections.append(
+            (
+                rejection.line,
+                rejection.event_id,
+                str(rejection.reason),
+                rejection.detail,
+                rejection.raw,
+            )
+        )
         if len(self._rejections) >= _FLUSH:
             self._flush()
 
@@ -75,8 +92,15 @@ class SqliteReportSorter:
                 if len(numbers) > 10_000:
                     numbers.clear()
                 number = numbers[(e164, region)] = PhoneNumber(e164, region)
-            yield CarrierReport(event_id, number, _KINDS[kind],
-                                _EPOCH + timedelta(microseconds=at), subscriber, to_carrier, line)
+            yield CarrierReport(
+                event_id,
+                number,
+                _KINDS[kind],
+                _EPOCH + timedelta(microseconds=at),
+                subscriber,
+                to_carrier,
+                line,
+            )
 
     def rejections(self) -> Iterator[Rejection]:
         self._flush()
@@ -88,7 +112,4 @@ class SqliteReportSorter:
     def close(self) -> None:
         self.db.close()
         for suffix in ("", "-journal", "-wal", "-shm"):
-            try:
-                os.unlink(self.path + suffix)
-            except FileNotFoundError:
-                pass
+            Path(self.path + suffix).unlink(missing_ok=True)

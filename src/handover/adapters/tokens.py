@@ -24,14 +24,21 @@ class JwtTokenIssuer:
     def issue(self, principal: Principal) -> tuple[str, int]:
         now = int(time.time())
         claims = {
-            "iss": self.issuer, "sub": principal.client_id, "client_id": principal.client_id,
-            "aud": self.issuer, "iat": now, "exp": now + self.ttl, "jti": secrets.token_hex(12),
-            "role": principal.role.value, "scope": " ".join(sorted(principal.scopes)),
+            "iss": self.issuer,
+            "sub": principal.client_id,
+            "client_id": principal.client_id,
+            "aud": self.issuer,
+            "iat": now,
+            "exp": now + self.ttl,
+            "jti": secrets.token_hex(12),
+            "role": principal.role.value,
+            "scope": " ".join(sorted(principal.scopes)),
         }
         if principal.carrier_id:
             claims["carrier"] = principal.carrier_id
-        token = jwt.encode({"alg": _ALGORITHM, "typ": "at+jwt"}, claims, self.key,
-                           algorithms=[_ALGORITHM])
+        token = jwt.encode(
+            {"alg": _ALGORITHM, "typ": "at+jwt"}, claims, self.key, algorithms=[_ALGORITHM]
+        )
         return token, self.ttl
 
     def verify(self, token: str) -> Principal:
@@ -40,10 +47,15 @@ class JwtTokenIssuer:
             jwt.JWTClaimsRegistry(
                 iss={"essential": True, "value": self.issuer},
                 aud={"essential": True, "value": self.issuer},
-                exp={"essential": True}, sub={"essential": True},
+                exp={"essential": True},
+                sub={"essential": True},
             ).validate(decoded.claims)
             claims = decoded.claims
-            return Principal(claims["sub"], Role(claims["role"]),
-                             frozenset(claims.get("scope", "").split()), claims.get("carrier"))
+            return Principal(
+                claims["sub"],
+                Role(claims["role"]),
+                frozenset(claims.get("scope", "").split()),
+                claims.get("carrier"),
+            )
         except (JoseError, KeyError, ValueError) as exc:
             raise AccessDenied(f"invalid access token: {exc}") from None

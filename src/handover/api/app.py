@@ -25,8 +25,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.uow_factory = partial(SqlUnitOfWork, engine)
-    app.state.tokens = JwtTokenIssuer(settings.secret_key, settings.public_url,
-                                      settings.token_ttl_seconds)
+    app.state.tokens = JwtTokenIssuer(
+        settings.secret_key, settings.public_url, settings.token_ttl_seconds
+    )
     problems.install(app)
     app.include_router(oauth.router)
     app.include_router(carrier.router)

@@ -58,15 +58,28 @@ def report_events(
         uow_factory, carrier_id, [event.model_dump() for event in batch.events], region=region
     )
     return EventBatchPublic(
-        accepted=result.accepted, duplicates=result.duplicates, rejected=result.rejected,
-        results=[EventResultPublic(index=o.line, event_id=o.event_id, status=o.status.value,
-                                   reason=o.reason.value if o.reason else None, detail=o.detail)
-                 for o in result.outcomes],
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=result.rejected,
+        results=[
+            EventResultPublic(
+                index=o.line,
+                event_id=o.event_id,
+                status=o.status.value,
+                reason=o.reason.value if o.reason else None,
+                detail=o.detail,
+            )
+            for o in result.outcomes
+        ],
     )
 
 
-@router.post("/files", status_code=201, response_model=IngestPublic,
-             responses={422: {"description": "The file has no valid header"}})
+@router.post(
+    "/files",
+    status_code=201,
+    response_model=IngestPublic,
+    responses={422: {"description": "The file has no valid header"}},
+)
 async def upload_file(
     request: Request,
     response: Response,
@@ -82,36 +95,58 @@ async def upload_file(
     carrier_id = _carrier(principal)
     content_type = request.headers.get("content-type", "text/csv").split(";")[0].strip()
     if content_type not in _CSV_TYPES:
-        raise Problem(415, "unsupported-media-type", "Send the file as text/csv",
-                      f"got {content_type!r}")
+        raise Problem(
+            415, "unsupported-media-type", "Send the file as text/csv", f"got {content_type!r}"
+        )
     region = await run_in_threadpool(_region, uow_factory, carrier_id, region)
     with tempfile.NamedTemporaryFile(prefix="handover-upload-", dir=settings.spool_dir) as spool:
         async for chunk in request.stream():
             spool.write(chunk)
         spool.flush()
         ingest = await run_in_threadpool(
-            _ingest_spooled, uow_factory, settings.spool_dir, carrier_id, spool.name,
-            filename, region)
+            _ingest_spooled,
+            uow_factory,
+            settings.spool_dir,
+            carrier_id,
+            spool.name,
+            filename,
+            region,
+        )
     response.headers["Location"] = f"/v1/carrier/files/{ingest.id}"
     return _public(ingest)
 
 
-def _ingest_spooled(uow_factory: UowFactory, spool_dir: str | None, carrier_id: str,
-                    path: str, filename: str | None, region: str) -> Ingest:
+def _ingest_spooled(
+    uow_factory: UowFactory,
+    spool_dir: str | None,
+    carrier_id: str,
+    path: str,
+    filename: str | None,
+    region: str,
+) -> Ingest:
     with open(path, "rb") as lines:
         try:
             return reporting.ingest_file(
-                uow_factory, SqliteReportSorter(spool_dir), carrier_id, lines,
-                filename=filename, region=region, total_bytes=os.path.getsize(path))
+                uow_factory,
+                SqliteReportSorter(spool_dir),
+                carrier_id,
+                lines,
+                filename=filename,
+                region=region,
+                total_bytes=os.path.getsize(path),
+            )
         except reporting.FileRejected as exc:
             raise Problem(422, "unreadable-file", "The file cannot be read", str(exc)) from None
 
 
 @router.get("/files", response_model=IngestListPublic)
-def list_files(principal: CarrierReporter, uow_factory: UowFactory,
-               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> IngestListPublic:
+def list_files(
+    principal: CarrierReporter,
+    uow_factory: UowFactory,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> IngestListPublic:
     with uow_factory() as uow:
-        ingests = uow.ingests.list(_carrier(principal), limit)
+        ingests = uow.ingests.recent(_carrier(principal), limit)
     return IngestListPublic(items=[_public(ingest) for ingest in ingests])
 
 
@@ -133,8 +168,12 @@ def get_rejections(
     with uow_factory() as uow:
         rows = uow.ingests.rejections(ingest_id, after_line, limit)
     return RejectionPagePublic(
-        items=[RejectionPublic(line=r.line, event_id=r.event_id, reason=r.reason,
-                               detail=r.detail, raw=r.raw) for r in rows],
+        items=[
+            RejectionPublic(
+                line=r.line, event_id=r.event_id, reason=r.reason, detail=r.detail, raw=r.raw
+            )
+            for r in rows
+        ],
         next_after_line=rows[-1].line if len(rows) == limit else None,
     )
 
@@ -149,10 +188,19 @@ def _own_ingest(uow_factory: UowFactory, ingest_id: str, principal: Principal) -
 
 def _public(ingest: Ingest) -> IngestPublic:
     return IngestPublic(
-        id=ingest.id, carrier=ingest.carrier_id, source=ingest.source,
-        filename=ingest.filename, status=ingest.status.value, received_at=ingest.received_at,
-        finished_at=ingest.finished_at, rows=ingest.rows,
-        summary=SummaryPublic(accepted=ingest.accepted, duplicates=ingest.duplicates,
-                              rejected=dict(sorted(ingest.rejected.items()))),
-        error=ingest.error, rejections_url=f"/v1/carrier/files/{ingest.id}/rejections",
+        id=ingest.id,
+        carrier=ingest.carrier_id,
+        source=ingest.source,
+        filename=ingest.filename,
+        status=ingest.status.value,
+        received_at=ingest.received_at,
+        finished_at=ingest.finished_at,
+        rows=ingest.rows,
+        summary=SummaryPublic(
+            accepted=ingest.accepted,
+            duplicates=ingest.duplicates,
+            rejected=dict(sorted(ingest.rejected.items())),
+        ),
+        error=ingest.error,
+        rejections_url=f"/v1/carrier/files/{ingest.id}/rejections",
     )

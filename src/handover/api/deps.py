@@ -43,14 +43,23 @@ def _principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None:
-        raise Problem(401, "unauthenticated", "A bearer token is needed",
-                      "Get one from POST /oauth/token with client credentials.",
-                      headers=_CHALLENGE)
+        raise Problem(
+            401,
+            "unauthenticated",
+            "A bearer token is needed",
+            "Get one from POST /oauth/token with client credentials.",
+            headers=_CHALLENGE,
+        )
     try:
         return tokens.verify(credentials.credentials)
     except AccessDenied as exc:
-        raise Problem(401, "unauthenticated", "The bearer token is not valid", str(exc),
-                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+        raise Problem(
+            401,
+            "unauthenticated",
+            "The bearer token is not valid",
+            str(exc),
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
@@ -59,10 +68,13 @@ CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 def require_scope(scope: str) -> Callable[[Principal], Principal]:
     def _check(principal: CurrentPrincipal) -> Principal:
         if scope not in principal.scopes:
-            raise Problem(403, "insufficient-scope", "The token lacks a scope",
-                          f"This call needs the {scope!r} scope.",
-                          headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", '
-                                                       f'scope="{scope}"'})
+            raise Problem(
+                403,
+                "insufficient-scope",
+                "The token lacks a scope",
+                f"This call needs the {scope!r} scope.",
+                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+            )
         return principal
 
     return _check

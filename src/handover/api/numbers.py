@@ -14,8 +14,9 @@ router = APIRouter(prefix="/v1/numbers", tags=["numbers"])
 
 
 @router.get("/{number}", response_model=NumberHistoryPublic)
-def get_number(number: str, principal: NumberReader, uow_factory: UowFactory
-               ) -> NumberHistoryPublic:
+def get_number(
+    number: str, principal: NumberReader, uow_factory: UowFactory
+) -> NumberHistoryPublic:
     """State, tenures and events of a number. A carrier that does not hold it gets 404."""
     try:
         with uow_factory() as uow:
@@ -25,12 +26,26 @@ def get_number(number: str, principal: NumberReader, uow_factory: UowFactory
     if history is None:
         raise Problem(404, "not-found", "No such number", f"{number} is not known to you")
     return NumberHistoryPublic(
-        number=history.e164, region=history.region, state=history.state.value,
-        carrier=history.carrier_id, release_not_before=history.release_not_before,
-        tenures=[TenurePublic(subscriber=t.subscriber, carrier=t.carrier, start=t.start,
-                              end=t.end) for t in history.tenures],
-        events=[RecordedEventPublic(seq=e.seq, event_id=e.event_id, carrier=e.carrier_id,
-                                    event=e.kind.value, occurred_at=e.occurred_at,
-                                    subscriber=e.subscriber, to_carrier=e.to_carrier,
-                                    recorded_at=e.recorded_at) for e in history.events],
+        number=history.e164,
+        region=history.region,
+        state=history.state.value,
+        carrier=history.carrier_id,
+        release_not_before=history.release_not_before,
+        tenures=[
+            TenurePublic(subscriber=t.subscriber, carrier=t.carrier, start=t.start, end=t.end)
+            for t in history.tenures
+        ],
+        events=[
+            RecordedEventPublic(
+                seq=e.seq,
+                event_id=e.event_id,
+                carrier=e.carrier_id,
+                event=e.kind.value,
+                occurred_at=e.occurred_at,
+                subscriber=e.subscriber,
+                to_carrier=e.to_carrier,
+                recorded_at=e.recorded_at,
+            )
+            for e in history.events
+        ],
     )

@@ -27,8 +27,9 @@ def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
     headers = {"Cache-Control": "no-store"}
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="handover"'
-    return JSONResponse({"error": error, "error_description": description},
-                        status_code=status, headers=headers)
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status, headers=headers
+    )
 
 
 def _basic(authorization: str | None) -> tuple[str, str] | None:
@@ -41,8 +42,11 @@ def _basic(authorization: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-@router.post("/oauth/token", response_model=TokenResponse,
-             responses={400: {"description": "OAuth error"}, 401: {"description": "Bad client"}})
+@router.post(
+    "/oauth/token",
+    response_model=TokenResponse,
+    responses={400: {"description": "OAuth error"}, 401: {"description": "Bad client"}},
+)
 def token(
     uow_factory: UowFactory,
     tokens: Tokens,
@@ -67,6 +71,7 @@ def token(
     except InvalidScope as exc:
         return _oauth_error(400, "invalid_scope", str(exc))
     access_token, expires_in = tokens.issue(principal)
-    body = TokenResponse(access_token=access_token, expires_in=expires_in,
-                         scope=" ".join(sorted(principal.scopes)))
+    body = TokenResponse(
+        access_token=access_token, expires_in=expires_in, scope=" ".join(sorted(principal.scopes))
+    )
     return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})

@@ -14,8 +14,15 @@ MEDIA_TYPE = "application/problem+json"
 
 
 class Problem(Exception):
-    def __init__(self, status: int, slug: str, title: str, detail: str | None = None,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail or title)
         self.status, self.slug, self.title, self.detail = status, slug, title, detail
         self.headers = headers
@@ -32,8 +39,9 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
     if problem.detail:
         body["detail"] = problem.detail
     body.update(problem.extra)
-    return JSONResponse(body, status_code=problem.status, headers=problem.headers,
-                        media_type=MEDIA_TYPE)
+    return JSONResponse(
+        body, status_code=problem.status, headers=problem.headers, media_type=MEDIA_TYPE
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -43,14 +51,25 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type")}
-                  for e in exc.errors()]
-        return problem_response(request, Problem(
-            422, "invalid-request", "The request is not valid",
-            f"{len(errors)} field(s) failed validation", errors=errors))
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return problem_response(
+            request,
+            Problem(
+                422,
+                "invalid-request",
+                "The request is not valid",
+                f"{len(errors)} field(s) failed validation",
+                errors=errors,
+            ),
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem_response(request, Problem(
-            exc.status_code, slug, str(exc.detail), headers=getattr(exc, "headers", None)))
+        return problem_response(
+            request,
+            Problem(exc.status_code, slug, str(exc.detail), headers=getattr(exc, "headers", None)),
+        )

@@ -15,12 +15,17 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_id: str = Field(description="The carrier's own id; repeating it is idempotent")
-    number: str = Field(description="E.164, or national with the batch's region",
-                        examples=["+8613812345678"])
-    event: str = Field(examples=["activated"], description="activated, suspended, resumed, "
-                       "cancelled, restored, released or ported")
-    occurred_at: str = Field(examples=["2026-01-05T08:00:00+08:00"],
-                             description="ISO 8601 date or date-time; UTC without an offset")
+    number: str = Field(
+        description="E.164, or national with the batch's region", examples=["+8613812345678"]
+    )
+    event: str = Field(
+        examples=["activated"],
+        description="activated, suspended, resumed, cancelled, restored, released or ported",
+    )
+    occurred_at: str = Field(
+        examples=["2026-01-05T08:00:00+08:00"],
+        description="ISO 8601 date or date-time; UTC without an offset",
+    )
     subscriber: str | None = Field(None, description="The carrier's pseudonym for the holder")
     to_carrier: str | None = Field(None, description="The receiving carrier of a port")
 
@@ -29,8 +34,11 @@ class EventBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     events: list[EventIn] = Field(max_length=MAX_BATCH)
-    region: str | None = Field(None, description="Region for national numbers; defaults to "
-                               "the carrier's country", examples=["CN"])
+    region: str | None = Field(
+        None,
+        description="Region for national numbers; defaults to the carrier's country",
+        examples=["CN"],
+    )
 
 
 class EventResultPublic(BaseModel):

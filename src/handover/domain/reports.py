@@ -41,8 +41,13 @@ class CarrierReport:
 
     @property
     def fingerprint(self) -> Fingerprint:
-        return (self.number.e164, self.kind.value, self.occurred_at, self.subscriber,
-                self.to_carrier)
+        return (
+            self.number.e164,
+            self.kind.value,
+            self.occurred_at,
+            self.subscriber,
+            self.to_carrier,
+        )
 
     def sort_key(self) -> tuple[str, datetime, int]:
         """Rows of one number are applied in `occurred_at` order, ties in line order."""
@@ -101,7 +106,9 @@ def parse_report(
     raw_kind = (fields.get("event") or "").strip().lower()
     kind = _EVENT_KINDS.get(raw_kind)
     if kind is None:
-        raise Rejected(Reason.UNKNOWN_EVENT, f"{raw_kind!r} is not one of {', '.join(_EVENT_KINDS)}")
+        raise Rejected(
+            Reason.UNKNOWN_EVENT, f"{raw_kind!r} is not one of {', '.join(_EVENT_KINDS)}"
+        )
     occurred_at = parse_occurred_at(fields.get("occurred_at") or "", now)
     subscriber = _ref(fields.get("subscriber"), "subscriber")
     to_carrier = _ref(fields.get("to_carrier"), "to_carrier") if kind is EventKind.PORTED else None

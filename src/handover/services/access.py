@@ -99,8 +99,9 @@ def register_client(
         raise ValueError("carrier clients, and only they, belong to a carrier")
     client_id = f"{role.value}-{secrets.token_hex(8)}"
     secret = secrets.token_urlsafe(32)
-    uow.clients.add(Client(client_id, hash_secret(secret), role, scopes, name,
-                           datetime.now(UTC), carrier_id))
+    uow.clients.add(
+        Client(client_id, hash_secret(secret), role, scopes, name, datetime.now(UTC), carrier_id)
+    )
     return IssuedCredentials(client_id, secret)
 
 

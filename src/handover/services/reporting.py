@@ -138,7 +138,9 @@ def _require_carrier(uow: UnitOfWork, carrier_id: str) -> None:
 def _read_header(rows: Iterator[bytes]) -> list[str]:
     first = next(rows, None)
     if first is None or not first.strip():
-        raise FileRejected(f"the file is empty; the first line must be the header {','.join(COLUMNS)}")
+        raise FileRejected(
+            f"the file is empty; the first line must be the header {','.join(COLUMNS)}"
+        )
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -146,9 +148,7 @@ def _read_header(rows: Iterator[bytes]) -> list[str]:
     header = [name.strip().lower() for name in _split(text)]
     missing = [name for name in COLUMNS if name not in header]
     if missing:
-        raise FileRejected(
-            f"the header lacks {', '.join(missing)}; expected {','.join(COLUMNS)}"
-        )
+        raise FileRejected(f"the header lacks {', '.join(missing)}; expected {','.join(COLUMNS)}")
     if len(set(header)) != len(header):
         raise FileRejected("the header names a column twice")
     return header
@@ -181,16 +181,27 @@ def _stage(
             text = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
             sorter.add_rejection(
-                Rejection(line_no, None, Reason.INVALID_ENCODING, f"not UTF-8 at byte {exc.start}",
-                          raw[:RAW_KEPT].decode("utf-8", "replace"))
+                Rejection(
+                    line_no,
+                    None,
+                    Reason.INVALID_ENCODING,
+                    f"not UTF-8 at byte {exc.start}",
+                    raw[:RAW_KEPT].decode("utf-8", "replace"),
+                )
             )
             continue
         fields = _split(text)
         event_id = fields[0].strip() if fields and header[0] == "event_id" else None
         if len(fields) != width:
-            sorter.add_rejection(Rejection(
-                line_no, event_id, Reason.MALFORMED_ROW,
-                f"expected {width} fields, found {len(fields)}", text[:RAW_KEPT]))
+            sorter.add_rejection(
+                Rejection(
+                    line_no,
+                    event_id,
+                    Reason.MALFORMED_ROW,
+                    f"expected {width} fields, found {len(fields)}",
+                    text[:RAW_KEPT],
+                )
+            )
             continue
         try:
             sorter.add(parse_report(dict(zip(header, fields, strict=True)), line_no, region, now))
@@ -244,10 +255,14 @@ def _apply_sorted(
             ingest.accepted += counts.accepted
             ingest.duplicates += counts.duplicates
             ingest.rejected.update(counts.rejected)
-            uow.ingests.add_rejections(ingest.id, [
-                Rejection(o.line, o.event_id, o.reason or "", o.detail or "")
-                for o in outcomes if o.status is Status.REJECTED
-            ])
+            uow.ingests.add_rejections(
+                ingest.id,
+                [
+                    Rejection(o.line, o.event_id, o.reason or "", o.detail or "")
+                    for o in outcomes
+                    if o.status is Status.REJECTED
+                ],
+            )
             uow.ingests.update(ingest)
             uow.commit()
         done += len(chunk)
@@ -279,9 +294,7 @@ def _apply_chunk(
     outcomes = decide(carrier_id, reports, numbers, recorded, uow.carriers.ids(), policy)
     accepted = [outcome for outcome in outcomes if outcome.status is Status.ACCEPTED]
     changed = {outcome.report.number.e164 for outcome in accepted if outcome.report}
-    uow.numbers.record(
-        carrier_id, ingest_id, accepted, [numbers[e164] for e164 in changed], now
-    )
+    uow.numbers.record(carrier_id, ingest_id, accepted, [numbers[e164] for e164 in changed], now)
     return outcomes
 
 

@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from handover.adapters.storage import tables as t
@@ -41,7 +41,7 @@ def _chunked(items: Collection[str]) -> Iterable[list[str]]:
         yield values[start : start + _IN_BATCH]
 
 
-def _insert(connection: Connection, table: t.Table) -> Any:
+def _insert(connection: Connection, table: Table) -> Any:
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
@@ -65,11 +65,17 @@ class SqlNumberRepository:
         e = t.number_events.c
         found: dict[str, Fingerprint] = {}
         for batch in _chunked(event_ids):
-            query = select(e.event_id, e.e164, e.kind, e.occurred_at, e.subscriber,
-                           e.to_carrier).where(e.carrier_id == carrier_id, e.event_id.in_(batch))
+            query = select(
+                e.event_id, e.e164, e.kind, e.occurred_at, e.subscriber, e.to_carrier
+            ).where(e.carrier_id == carrier_id, e.event_id.in_(batch))
             for row in self.connection.execute(query):
-                found[row.event_id] = (row.e164, row.kind, row.occurred_at, row.subscriber,
-                                       row.to_carrier)
+                found[row.event_id] = (
+                    row.e164,
+                    row.kind,
+                    row.occurred_at,
+                    row.subscriber,
+                    row.to_carrier,
+                )
         return found
 
     def record(
@@ -106,8 +112,11 @@ class SqlNumberRepository:
             if isinstance(event, NumberActivated | NumberReleased):
                 tenure = event.tenure
                 touched[(event.e164, tenure.start)] = {
-                    "e164": event.e164, "subscriber": tenure.subscriber,
-                    "carrier_id": tenure.carrier, "start_at": tenure.start, "end_at": tenure.end,
+                    "e164": event.e164,
+                    "subscriber": tenure.subscriber,
+                    "carrier_id": tenure.carrier,
+                    "start_at": tenure.start,
+                    "end_at": tenure.end,
                 }
         if not touched:
             return
@@ -120,31 +129,58 @@ class SqlNumberRepository:
         )
 
     def history(self, e164: str) -> NumberHistory | None:
-        row = self.connection.execute(
-            select(t.numbers).where(t.numbers.c.e164 == e164)
-        ).mappings().first()
+        row = (
+            self.connection.execute(select(t.numbers).where(t.numbers.c.e164 == e164))
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
         tenure_rows = self.connection.execute(
             select(t.tenures).where(t.tenures.c.e164 == e164).order_by(t.tenures.c.start_at)
         ).mappings()
         event_rows = self.connection.execute(
-            select(t.number_events).where(t.number_events.c.e164 == e164)
+            select(t.number_events)
+            .where(t.number_events.c.e164 == e164)
             .order_by(t.number_events.c.occurred_at, t.number_events.c.seq)
         ).mappings()
         return NumberHistory(
-            e164=e164, region=row["region"], state=State(row["state"]),
-            carrier_id=row["carrier_id"], release_not_before=row["release_not_before"],
-            tenures=[Tenure(r["subscriber"], r["carrier_id"], r["start_at"], r["end_at"])
-                     for r in tenure_rows],
-            events=[RecordedEvent(r["seq"], r["event_id"], r["carrier_id"], EventKind(r["kind"]),
-                                  r["occurred_at"], r["subscriber"], r["to_carrier"],
-                                  r["recorded_at"]) for r in event_rows],
+            e164=e164,
+            region=row["region"],
+            state=State(row["state"]),
+            carrier_id=row["carrier_id"],
+            release_not_before=row["release_not_before"],
+            tenures=[
+                Tenure(r["subscriber"], r["carrier_id"], r["start_at"], r["end_at"])
+                for r in tenure_rows
+            ],
+            events=[
+                RecordedEvent(
+                    r["seq"],
+                    r["event_id"],
+                    r["carrier_id"],
+                    EventKind(r["kind"]),
+                    r["occurred_at"],
+                    r["subscriber"],
+                    r["to_carrier"],
+                    r["recorded_at"],
+                )
+                for r in event_rows
+            ],
         )
 
 
-_EVENT_COLUMNS = ("carrier_id", "event_id", "e164", "kind", "occurred_at", "subscriber",
-                  "to_carrier", "ingest_id", "recorded_at")
+_EVENT_COLUMNS = (
+    "carrier_id",
+    "event_id",
+    "e164",
+    "kind",
+    "occurred_at",
+    "subscriber",
+    "to_carrier",
+    "ingest_id",
+    "recorded_at",
+)
 
 
 def _event_row(
@@ -153,20 +189,25 @@ def _event_row(
     report = outcome.report
     assert report is not None
     return {
-        "carrier_id": carrier_id, "event_id": report.event_id, "e164": report.number.e164,
-        "kind": report.kind.value, "occurred_at": report.occurred_at,
-        "subscriber": report.subscriber, "to_carrier": report.to_carrier,
-        "ingest_id": ingest_id, "recorded_at": recorded_at,
+        "carrier_id": carrier_id,
+        "event_id": report.event_id,
+        "e164": report.number.e164,
+        "kind": report.kind.value,
+        "occurred_at": report.occurred_at,
+        "subscriber": report.subscriber,
+        "to_carrier": report.to_carrier,
+        "ingest_id": ingest_id,
+        "recorded_at": recorded_at,
     }
 
 
 def _copy_events(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """PostgreSQL's fast path: `COPY ... FROM STDIN` inside the current transaction."""
-    raw = connection.connection.dbapi_connection
-    assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(
-        f"COPY number_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"
-    ) as copy:
+    raw: Any = connection.connection.dbapi_connection
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY number_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN") as copy,
+    ):
         for row in rows:
             copy.write_row([row[name] for name in _EVENT_COLUMNS])
 
@@ -176,26 +217,36 @@ def _number_row(number: Number) -> dict[str, Any]:
     assert number.state is not None and number.carrier is not None
     assert number.last_event_at is not None
     return {
-        "e164": number.e164, "region": number.region, "state": number.state.value,
+        "e164": number.e164,
+        "region": number.region,
+        "state": number.state.value,
         "carrier_id": number.carrier,
         "subscriber": tenure.subscriber if tenure else None,
         "tenure_carrier": tenure.carrier if tenure else None,
         "tenure_start": tenure.start if tenure else None,
         "tenure_end": tenure.end if tenure else None,
-        "last_event_at": number.last_event_at, "cancelled_at": number.cancelled_at,
-        "release_not_before": number.release_not_before, "version": number.version,
+        "last_event_at": number.last_event_at,
+        "cancelled_at": number.cancelled_at,
+        "release_not_before": number.release_not_before,
+        "version": number.version,
     }
 
 
 def _number_from_row(row: Any) -> Number:
     tenure = None
     if row["tenure_start"] is not None:
-        tenure = Tenure(row["subscriber"], row["tenure_carrier"], row["tenure_start"],
-                        row["tenure_end"])
+        tenure = Tenure(
+            row["subscriber"], row["tenure_carrier"], row["tenure_start"], row["tenure_end"]
+        )
     return Number(
-        e164=row["e164"], region=row["region"], state=State(row["state"]),
-        carrier=row["carrier_id"], tenure=tenure, last_event_at=row["last_event_at"],
-        cancelled_at=row["cancelled_at"], release_not_before=row["release_not_before"],
+        e164=row["e164"],
+        region=row["region"],
+        state=State(row["state"]),
+        carrier=row["carrier_id"],
+        tenure=tenure,
+        last_event_at=row["last_event_at"],
+        cancelled_at=row["cancelled_at"],
+        release_not_before=row["release_not_before"],
         version=row["version"],
     )
 
@@ -205,19 +256,27 @@ class SqlCarrierRepository:
         self.connection = connection
 
     def add(self, carrier: Carrier) -> None:
-        self.connection.execute(t.carriers.insert().values(
-            id=carrier.id, name=carrier.name, country=carrier.country,
-            created_at=carrier.created_at))
+        self.connection.execute(
+            t.carriers.insert().values(
+                id=carrier.id,
+                name=carrier.name,
+                country=carrier.country,
+                created_at=carrier.created_at,
+            )
+        )
 
     def get(self, carrier_id: str) -> Carrier | None:
-        row = self.connection.execute(
-            select(t.carriers).where(t.carriers.c.id == carrier_id)).mappings().first()
+        row = (
+            self.connection.execute(select(t.carriers).where(t.carriers.c.id == carrier_id))
+            .mappings()
+            .first()
+        )
         return Carrier(**row) if row else None
 
     def ids(self) -> frozenset[str]:
         return frozenset(self.connection.execute(select(t.carriers.c.id)).scalars())
 
-    def list(self) -> list[Carrier]:
+    def all(self) -> list[Carrier]:
         rows = self.connection.execute(select(t.carriers).order_by(t.carriers.c.id)).mappings()
         return [Carrier(**row) for row in rows]
 
@@ -227,20 +286,35 @@ class SqlClientRepository:
         self.connection = connection
 
     def add(self, client: Client) -> None:
-        self.connection.execute(t.clients.insert().values(
-            client_id=client.client_id, secret_hash=client.secret_hash, role=client.role.value,
-            scopes=" ".join(sorted(client.scopes)), name=client.name,
-            carrier_id=client.carrier_id, created_at=client.created_at))
+        self.connection.execute(
+            t.clients.insert().values(
+                client_id=client.client_id,
+                secret_hash=client.secret_hash,
+                role=client.role.value,
+                scopes=" ".join(sorted(client.scopes)),
+                name=client.name,
+                carrier_id=client.carrier_id,
+                created_at=client.created_at,
+            )
+        )
 
     def get(self, client_id: str) -> Client | None:
-        row = self.connection.execute(
-            select(t.clients).where(t.clients.c.client_id == client_id)).mappings().first()
+        row = (
+            self.connection.execute(select(t.clients).where(t.clients.c.client_id == client_id))
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
         return Client(
-            client_id=row["client_id"], secret_hash=row["secret_hash"], role=Role(row["role"]),
-            scopes=frozenset(row["scopes"].split()), name=row["name"],
-            created_at=row["created_at"], carrier_id=row["carrier_id"])
+            client_id=row["client_id"],
+            secret_hash=row["secret_hash"],
+            role=Role(row["role"]),
+            scopes=frozenset(row["scopes"].split()),
+            name=row["name"],
+            created_at=row["created_at"],
+            carrier_id=row["carrier_id"],
+        )
 
 
 class SqlIngestRepository:
@@ -253,15 +327,19 @@ class SqlIngestRepository:
     def update(self, ingest: Ingest) -> None:
         values = _ingest_row(ingest)
         del values["id"]
-        self.connection.execute(update(t.ingests).where(t.ingests.c.id == ingest.id)
-                                .values(**values))
+        self.connection.execute(
+            update(t.ingests).where(t.ingests.c.id == ingest.id).values(**values)
+        )
 
     def get(self, ingest_id: str) -> Ingest | None:
-        row = self.connection.execute(
-            select(t.ingests).where(t.ingests.c.id == ingest_id)).mappings().first()
+        row = (
+            self.connection.execute(select(t.ingests).where(t.ingests.c.id == ingest_id))
+            .mappings()
+            .first()
+        )
         return _ingest_from_row(row) if row else None
 
-    def list(self, carrier_id: str | None, limit: int) -> list[Ingest]:
+    def recent(self, carrier_id: str | None, limit: int) -> list[Ingest]:
         query = select(t.ingests).order_by(t.ingests.c.received_at.desc()).limit(limit)
         if carrier_id is not None:
             query = query.where(t.ingests.c.carrier_id == carrier_id)
@@ -269,35 +347,64 @@ class SqlIngestRepository:
 
     def add_rejections(self, ingest_id: str, rejections: Sequence[Rejection]) -> None:
         if rejections:
-            self.connection.execute(t.ingest_rejections.insert(), [
-                {"ingest_id": ingest_id, "line": r.line, "event_id": r.event_id,
-                 "reason": str(r.reason), "detail": r.detail, "raw": r.raw}
-                for r in rejections
-            ])
+            self.connection.execute(
+                t.ingest_rejections.insert(),
+                [
+                    {
+                        "ingest_id": ingest_id,
+                        "line": r.line,
+                        "event_id": r.event_id,
+                        "reason": str(r.reason),
+                        "detail": r.detail,
+                        "raw": r.raw,
+                    }
+                    for r in rejections
+                ],
+            )
 
     def rejections(self, ingest_id: str, after_line: int, limit: int) -> list[Rejection]:
         r = t.ingest_rejections.c
-        query = (select(t.ingest_rejections)
-                 .where(r.ingest_id == ingest_id, r.line > after_line)
-                 .order_by(r.line).limit(limit))
-        return [Rejection(row["line"], row["event_id"], row["reason"], row["detail"], row["raw"])
-                for row in self.connection.execute(query).mappings()]
+        query = (
+            select(t.ingest_rejections)
+            .where(r.ingest_id == ingest_id, r.line > after_line)
+            .order_by(r.line)
+            .limit(limit)
+        )
+        return [
+            Rejection(row["line"], row["event_id"], row["reason"], row["detail"], row["raw"])
+            for row in self.connection.execute(query).mappings()
+        ]
 
 
 def _ingest_row(ingest: Ingest) -> dict[str, Any]:
     return {
-        "id": ingest.id, "carrier_id": ingest.carrier_id, "source": ingest.source,
-        "filename": ingest.filename, "status": ingest.status.value,
-        "received_at": ingest.received_at, "finished_at": ingest.finished_at,
-        "rows": ingest.rows, "accepted": ingest.accepted, "duplicates": ingest.duplicates,
-        "rejected": json.dumps(dict(sorted(ingest.rejected.items()))), "error": ingest.error,
+        "id": ingest.id,
+        "carrier_id": ingest.carrier_id,
+        "source": ingest.source,
+        "filename": ingest.filename,
+        "status": ingest.status.value,
+        "received_at": ingest.received_at,
+        "finished_at": ingest.finished_at,
+        "rows": ingest.rows,
+        "accepted": ingest.accepted,
+        "duplicates": ingest.duplicates,
+        "rejected": json.dumps(dict(sorted(ingest.rejected.items()))),
+        "error": ingest.error,
     }
 
 
 def _ingest_from_row(row: Any) -> Ingest:
     return Ingest(
-        id=row["id"], carrier_id=row["carrier_id"], source=row["source"],
-        filename=row["filename"], received_at=row["received_at"],
-        status=IngestStatus(row["status"]), finished_at=row["finished_at"], rows=row["rows"],
-        accepted=row["accepted"], duplicates=row["duplicates"],
-        rejected=Counter(json.loads(row["rejected"])), error=row["error"])
+        id=row["id"],
+        carrier_id=row["carrier_id"],
+        source=row["source"],
+        filename=row["filename"],
+        received_at=row["received_at"],
+        status=IngestStatus(row["status"]),
+        finished_at=row["finished_at"],
+        rows=row["rows"],
+        accepted=row["accepted"],
+        duplicates=row["duplicates"],
+        rejected=Counter(json.loads(row["rejected"])),
+        error=row["error"],
+    )
