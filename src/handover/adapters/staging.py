@@ -8,11 +8,11 @@ them with its external merge sort in bounded memory; the file is deleted on clos
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import sqlite3
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from handover.domain.lifecycle import EventKind
 from handover.domain.numbers import PhoneNumber
