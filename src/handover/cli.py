@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -19,7 +20,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 from handover.adapters.staging import SqliteReportSorter
 from handover.adapters.storage import migrate
@@ -52,13 +53,20 @@ app.add_typer(client_app, name="client")
 app.add_typer(ingests_app, name="ingests")
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole
 _OPERATOR = Principal("cli", Role.OPERATOR, ROLE_SCOPES[Role.OPERATOR])
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
+
+
+def _print_table(table: Table) -> None:
+    """Rich fits tables to the terminal; piped or redirected output keeps every cell whole."""
+    if not out.is_terminal:
+        table.width = Measurement.get(out, out.options.update(max_width=100_000), table).maximum
+    out.print(table, crop=False)
 
 
 def _uow_factory(upgrade: bool = True) -> UnitOfWorkFactory:
@@ -105,7 +113,7 @@ def carrier_list() -> None:
     table = Table("id", "name", "country", "registered")
     for carrier in carriers:
         table.add_row(carrier.id, carrier.name, carrier.country, carrier.created_at.isoformat())
-    out.print(table)
+    _print_table(table)
 
 
 @client_app.command("add")
@@ -205,7 +213,15 @@ def ingests_list(
     with _uow_factory()() as uow:
         ingests = uow.ingests.recent(carrier, limit)
     table = Table(
-        "id", "carrier", "file", "status", "received", "rows", "accepted", "duplicates", "rejected"
+        Column("id", no_wrap=True, min_width=36),  # needed whole for `ingests show`
+        "carrier",
+        "file",
+        "status",
+        "received",
+        "rows",
+        "accepted",
+        "duplicates",
+        "rejected",
     )
     for i in ingests:
         table.add_row(
@@ -219,7 +235,7 @@ def ingests_list(
             str(i.duplicates),
             str(sum(i.rejected.values())),
         )
-    out.print(table)
+    _print_table(table)
 
 
 @ingests_app.command("show")

@@ -37,13 +37,12 @@ def _carrier(principal: Principal) -> str:
 
 
 def _region(uow_factory: UowFactory, carrier_id: str, region: str | None) -> str:
-    if region:
-        return region.upper()
+    """The region for national numbers; checks the carrier exists even when one is given."""
     with uow_factory() as uow:
         carrier = uow.carriers.get(carrier_id)
     if carrier is None:
         raise Problem(403, "unknown-carrier", "This client's carrier no longer exists")
-    return carrier.country
+    return region.upper() if region else carrier.country
 
 
 @router.post("/events", response_model=EventBatchPublic)

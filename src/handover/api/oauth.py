@@ -50,13 +50,15 @@ def _basic(authorization: str | None) -> tuple[str, str] | None:
 def token(
     uow_factory: UowFactory,
     tokens: Tokens,
-    grant_type: Annotated[str, Form()],
+    grant_type: Annotated[str | None, Form()] = None,
     scope: Annotated[str | None, Form()] = None,
     client_id: Annotated[str | None, Form()] = None,
     client_secret: Annotated[str | None, Form()] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Exchange client credentials (HTTP Basic or form fields) for a short-lived token."""
+    if not grant_type:
+        return _oauth_error(400, "invalid_request", "grant_type is missing")
     if grant_type != "client_credentials":
         return _oauth_error(400, "unsupported_grant_type", "only client_credentials is supported")
     credentials = _basic(authorization) or (client_id, client_secret)

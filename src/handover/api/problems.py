@@ -66,6 +66,13 @@ def install(app: FastAPI) -> None:
             ),
         )
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's ServerErrorMiddleware calls this, then re-raises so the error is logged.
+        return problem_response(
+            request, Problem(500, "internal-error", "Something went wrong on our side")
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")

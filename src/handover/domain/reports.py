@@ -83,9 +83,10 @@ def parse_occurred_at(text: str, now: datetime) -> datetime:
             parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
         else:
             parsed = datetime.fromisoformat(text)
-    except ValueError:
+        # An offset at either end of the calendar (year 1 or 9999) overflows in UTC.
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise Rejected(Reason.INVALID_DATE, f"{text!r} is not an ISO 8601 date") from None
-    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     if parsed < _EARLIEST:
         raise Rejected(Reason.INVALID_DATE, f"{text!r} is before {_EARLIEST.year}")
     if parsed > now + CLOCK_SKEW:
@@ -97,6 +98,10 @@ def parse_report(
     fields: Mapping[str, str | None], line: int, region: str | None, now: datetime
 ) -> CarrierReport:
     """Validate one raw row (column name -> text); raises `Rejected` with the first fault."""
+    for name in COLUMNS:
+        if "\x00" in (fields.get(name) or ""):
+            # No store keeps NUL in text (PostgreSQL refuses it): a garbled row, not data.
+            raise Rejected(Reason.MALFORMED_ROW, f"{name} contains a NUL character")
     event_id = (fields.get("event_id") or "").strip()
     if not event_id:
         raise Rejected(Reason.MISSING_EVENT_ID, "event_id is empty")
