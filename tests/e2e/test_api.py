@@ -618,11 +618,6 @@ def test_an_unreadable_file_is_422_and_nothing_is_stored(
     assert http.get("/v1/carrier/files", headers=headers).json() == {"items": []}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/reporting.ingest_file closes the sorter only after the header is read "
-    "and the carrier checked: a refused file leaks its sorter's temp file and connection",
-)
 def test_an_unreadable_file_leaves_no_spool_file(
     http: TestClient, cm: Client, as_client: Headers, tmp_path: Path
 ) -> None:

@@ -188,11 +188,6 @@ def test_ingest_of_an_unreadable_file(
     assert "bad.csv" not in plain(run("ingests", "list").stdout)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/reporting.ingest_file does not close the sorter when it refuses the "
-    "file before reading rows: its temp file stays in HANDOVER_SPOOL_DIR",
-)
 def test_a_refused_file_leaves_no_spool_file(run: Run, cmcc: Result, tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")

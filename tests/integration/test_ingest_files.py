@@ -219,7 +219,7 @@ def test_unknown_events_and_missing_fields(uow_factory, carriers, engine) -> Non
     assert rejections(uow_factory, result) == [
         (3, "x1", "unknown_event"),
         (4, "x2", "unknown_event"),
-        (5, "", "missing_event_id"),
+        (5, None, "missing_event_id"),
         (6, "x3", "missing_subscriber"),
         (7, "x4", "missing_subscriber"),
         (8, "x5", "missing_to_carrier"),
@@ -230,20 +230,7 @@ def test_unknown_events_and_missing_fields(uow_factory, carriers, engine) -> Non
     assert len(ledger(engine)["events"]) == 1
 
 
-def xfail_on_postgresql(request: pytest.FixtureRequest, store_url: str, reason: str) -> None:
-    if store_url.startswith("postgresql"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
-def test_an_overlong_event_id_is_rejected(
-    uow_factory, carriers, engine, store_url, request
-) -> None:
-    xfail_on_postgresql(
-        request,
-        store_url,
-        "services/reporting.py _stage keeps the whole over-long event_id in the rejection; "
-        "ingest_rejections.event_id is VARCHAR(128), so PostgreSQL fails the whole file",
-    )
+def test_an_overlong_event_id_is_rejected(uow_factory, carriers, engine) -> None:
     long_id = "x" * 129
     result = ingest(uow_factory, GOOD + f"{long_id},{N1},suspended,2024-02-01,,\n")
     assert result.summary() == summary(1, missing_event_id=1)
@@ -462,7 +449,9 @@ def test_a_file_with_rejections_run_again_gives_the_same_answer(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a rejected row dated at the number's last event can be accepted on a re-run",
+    reason="domain/reports.py _decide_one remembers only accepted event ids and "
+    "lifecycle.py _check lets a report dated at the last event through, so a row rejected "
+    "before a same-moment row is accepted when the file is run again",
 )
 def test_a_rerun_never_accepts_a_row_it_rejected(uow_factory, carriers, engine) -> None:
     body = (
@@ -583,13 +572,7 @@ def test_a_line_that_is_not_utf8(uow_factory, carriers, engine) -> None:
     assert history is not None and history.tenures[0].subscriber == "张三"
 
 
-def test_a_nul_byte_in_a_row(uow_factory, carriers, engine, store_url, request) -> None:
-    xfail_on_postgresql(
-        request,
-        store_url,
-        "services/reporting.py _stage stores the raw line (and event_id) of a rejected row "
-        "as is; PostgreSQL refuses NUL in text, so the whole file fails",
-    )
+def test_a_nul_byte_in_a_row(uow_factory, carriers, engine) -> None:
     body = GOOD.encode() + f"n1,{N2},activated,2024-01-01,s\x001,\n".encode()
     result = ingest(uow_factory, body)
     assert result.summary() == summary(1, malformed_row=1)
@@ -701,11 +684,6 @@ def test_columns_in_any_order_quoted_fields_and_extra_columns(uow_factory, carri
     assert state_of(uow_factory, N1) == (State.ACTIVE, "cu", ["q1", "q2"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/reporting.py _stage takes event_id from the first field only when the "
-    "header starts with event_id, so rejections of reordered files lose their event_id",
-)
 def test_rejections_of_a_reordered_file_keep_their_event_id(uow_factory, carriers) -> None:
     body = (
         "number,event_id,event,occurred_at,subscriber,to_carrier\n"
@@ -720,22 +698,12 @@ def test_rejections_of_a_reordered_file_keep_their_event_id(uow_factory, carrier
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/reporting.py _split: csv.Error on a bare CR inside a field is not caught, "
-    "so one bad row fails the whole file instead of being a malformed_row",
-)
 def test_a_stray_carriage_return_in_a_row(uow_factory, carriers, engine) -> None:
     result = ingest(uow_factory, GOOD + f"cr1,{N2},activated,2024-01-01,s\r1,\n")
     assert result.summary() == summary(1, malformed_row=1)
     assert rejections(uow_factory, result) == [(3, "cr1", "malformed_row")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/reporting.py _read_header: a file with CR-only line endings is one line; "
-    "csv.Error escapes instead of FileRejected (the CLI prints a traceback)",
-)
 def test_a_file_with_cr_only_line_endings_is_refused(uow_factory, carriers, engine) -> None:
     body = (HEADER + GOOD).replace("\n", "\r")
     with pytest.raises(reporting.FileRejected):

@@ -18,6 +18,7 @@ from handover.domain.policy import FreezePolicy
 from handover.domain.rejections import Reason, Rejected
 from handover.domain.reports import (
     COLUMNS,
+    MAX_EVENT_ID,
     CarrierReport,
     Outcome,
     Status,
@@ -101,8 +102,41 @@ def ingest_file(
     now: datetime | None = None,
     source: str = "file",
 ) -> Ingest:
-    """Stream a carrier's CSV file into the ledger and keep its summary and rejections."""
-    now = now or datetime.now(UTC)
+    """Stream a carrier's CSV file into the ledger and keep its summary and rejections.
+
+    The sorter is closed (and its spill file removed) on every path, refused files too.
+    """
+    try:
+        return _ingest(
+            uow_factory,
+            sorter,
+            carrier_id,
+            lines,
+            filename,
+            region,
+            total_bytes,
+            progress,
+            policy or FreezePolicy(),
+            now or datetime.now(UTC),
+            source,
+        )
+    finally:
+        sorter.close()
+
+
+def _ingest(
+    uow_factory: UnitOfWorkFactory,
+    sorter: ReportSorter,
+    carrier_id: str,
+    lines: Iterable[bytes],
+    filename: str | None,
+    region: str | None,
+    total_bytes: int | None,
+    progress: Progress | None,
+    policy: FreezePolicy,
+    now: datetime,
+    source: str,
+) -> Ingest:
     rows = iter(lines)
     header = _read_header(rows)
     with uow_factory() as uow:
@@ -113,7 +147,7 @@ def ingest_file(
     try:
         _stage(sorter, rows, header, region, now, total_bytes, progress, ingest)
         _store_parse_rejections(uow_factory, sorter, ingest)
-        _apply_sorted(uow_factory, sorter, ingest, policy or FreezePolicy(), now, progress)
+        _apply_sorted(uow_factory, sorter, ingest, policy, now, progress)
     except BaseException as exc:
         ingest.status, ingest.error = IngestStatus.FAILED, f"{type(exc).__name__}: {exc}"
         ingest.finished_at = datetime.now(UTC)
@@ -121,8 +155,6 @@ def ingest_file(
             uow.ingests.update(ingest)
             uow.commit()
         raise
-    finally:
-        sorter.close()
     ingest.status, ingest.finished_at = IngestStatus.COMPLETED, datetime.now(UTC)
     with uow_factory() as uow:
         uow.ingests.update(ingest)
@@ -135,23 +167,30 @@ def _require_carrier(uow: UnitOfWork, carrier_id: str) -> None:
         raise UnknownCarrier(f"carrier {carrier_id!r} is not registered")
 
 
-def _read_header(rows: Iterator[bytes]) -> list[str]:
-    first = next(rows, None)
-    if first is None or not first.strip():
-        raise FileRejected(
-            f"the file is empty; the first line must be the header {','.join(COLUMNS)}"
-        )
+def _read_header(rows: Iterator[bytes]) -> tuple[list[str], int]:
+    """The header's column names and its line number (blank lines before it are skipped)."""
+    expected = ",".join(COLUMNS)
+    for line_no, first in enumerate(rows, start=1):  # noqa: B007 - used after the loop
+        if first.strip():
+            break
+    else:
+        raise FileRejected(f"the file is empty; the first line must be the header {expected}")
     try:
-        text = first.decode("utf-8-sig")
+        text = first.decode("utf-8-sig").rstrip("\r\n")
     except UnicodeDecodeError:
         raise FileRejected("the header line is not UTF-8") from None
-    header = [name.strip().lower() for name in _split(text)]
+    if "\r" in text:
+        raise FileRejected("lines must end with LF or CRLF; this file uses bare CR")
+    try:
+        header = [name.strip().lower() for name in _split(text)]
+    except csv.Error as exc:
+        raise FileRejected(f"the header is not CSV: {exc}") from None
     missing = [name for name in COLUMNS if name not in header]
     if missing:
-        raise FileRejected(f"the header lacks {', '.join(missing)}; expected {','.join(COLUMNS)}")
+        raise FileRejected(f"the header lacks {', '.join(missing)}; expected {expected}")
     if len(set(header)) != len(header):
         raise FileRejected("the header names a column twice")
-    return header
+    return header, line_no
 
 
 def _split(text: str) -> list[str]:
@@ -161,7 +200,7 @@ def _split(text: str) -> list[str]:
 def _stage(
     sorter: ReportSorter,
     rows: Iterator[bytes],
-    header: list[str],
+    header: tuple[list[str], int],
     region: str | None,
     now: datetime,
     total_bytes: int | None,
@@ -169,48 +208,63 @@ def _stage(
     ingest: Ingest,
 ) -> None:
     """First pass: parse every row; good reports go to the sorter, faults are kept."""
-    width, read = len(header), 0
-    for line_no, raw in enumerate(rows, start=2):
+    columns, header_line = header
+    read = 0
+    for line_no, raw in enumerate(rows, start=header_line + 1):
         read += len(raw)
         if progress and line_no % 50_000 == 0:
             progress("read", read, total_bytes)
         if not raw.strip():
             continue
         ingest.rows += 1
-        try:
-            text = raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as exc:
-            sorter.add_rejection(
-                Rejection(
-                    line_no,
-                    None,
-                    Reason.INVALID_ENCODING,
-                    f"not UTF-8 at byte {exc.start}",
-                    raw[:RAW_KEPT].decode("utf-8", "replace"),
-                )
-            )
-            continue
-        fields = _split(text)
-        event_id = fields[0].strip() if fields and header[0] == "event_id" else None
-        if len(fields) != width:
-            sorter.add_rejection(
-                Rejection(
-                    line_no,
-                    event_id,
-                    Reason.MALFORMED_ROW,
-                    f"expected {width} fields, found {len(fields)}",
-                    text[:RAW_KEPT],
-                )
-            )
-            continue
-        try:
-            sorter.add(parse_report(dict(zip(header, fields, strict=True)), line_no, region, now))
-        except Rejected as error:
-            sorter.add_rejection(
-                Rejection(line_no, event_id, error.reason, error.detail, text[:RAW_KEPT])
-            )
+        parsed = _parse_line(raw, line_no, columns, region, now)
+        if isinstance(parsed, Rejection):
+            sorter.add_rejection(parsed)
+        else:
+            sorter.add(parsed)
     if progress:
         progress("read", read, total_bytes)
+
+
+def _parse_line(
+    raw: bytes, line_no: int, columns: list[str], region: str | None, now: datetime
+) -> CarrierReport | Rejection:
+    try:
+        text = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        return _rejection(
+            line_no,
+            None,
+            Reason.INVALID_ENCODING,
+            f"not UTF-8 at byte {exc.start}",
+            raw.decode("utf-8", "replace"),
+        )
+    try:
+        fields = _split(text)
+    except csv.Error as exc:
+        guess = dict(zip(columns, text.split(","), strict=False)).get("event_id")
+        return _rejection(line_no, guess, Reason.MALFORMED_ROW, f"not CSV: {exc}", text)
+    row = dict(zip(columns, fields, strict=False))
+    event_id = row.get("event_id")
+    if len(fields) != len(columns):
+        detail = f"expected {len(columns)} fields, found {len(fields)}"
+        return _rejection(line_no, event_id, Reason.MALFORMED_ROW, detail, text)
+    try:
+        return parse_report(row, line_no, region, now)
+    except Rejected as error:
+        return _rejection(line_no, event_id, error.reason, error.detail, text)
+
+
+def _rejection(line_no: int, event_id: str | None, reason: str, detail: str, raw: str) -> Rejection:
+    """A rejection safe to store: bounded lengths and no NUL (PostgreSQL refuses it in text)."""
+    event_id = event_id.strip()[:MAX_EVENT_ID].replace("\x00", "\ufffd") if event_id else None
+    return Rejection(
+        line_no,
+        event_id or None,
+        reason,
+        detail.replace("\x00", "\ufffd"),
+        raw[:RAW_KEPT].replace("\x00", "\ufffd"),
+    )
 
 
 def _store_parse_rejections(
