@@ -22,6 +22,10 @@ from handover.services.model import (
 )
 
 
+class ConcurrentUpdate(Exception):
+    """Another transaction changed the same numbers first; decide the reports again."""
+
+
 class NumberRepository(Protocol):
     def lock(self, e164s: Collection[str]) -> dict[str, Number]:
         """The aggregates for these numbers, locked until the unit of work ends."""
@@ -37,7 +41,10 @@ class NumberRepository(Protocol):
         numbers: Iterable[Number],
         recorded_at: datetime,
     ) -> None:
-        """Store accepted reports, the numbers they changed and the tenures they touched."""
+        """Store accepted reports, the numbers they changed and the tenures they touched.
+
+        Raises `ConcurrentUpdate` when a number changed (or was created) since `lock`.
+        """
 
     def history(self, e164: str) -> NumberHistory | None: ...
 

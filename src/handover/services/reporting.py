@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from handover.domain.policy import FreezePolicy
@@ -26,9 +27,16 @@ from handover.domain.reports import (
     parse_report,
 )
 from handover.services.model import Ingest, IngestStatus, Rejection
-from handover.services.ports import ReportSorter, UnitOfWork, UnitOfWorkFactory
+from handover.services.ports import (
+    ConcurrentUpdate,
+    ReportSorter,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 MAX_BATCH = 10_000
+#: A chunk that loses a race with a concurrent writer is re-decided this many times at most.
+CONCURRENCY_ATTEMPTS = 5
 #: Rows per transaction when applying a file; a chunk always holds whole numbers.
 CHUNK_ROWS = 5_000
 REJECTION_BATCH = 5_000
@@ -79,10 +87,19 @@ def report_events(
         except Rejected as error:
             outcomes.append(Outcome.rejected(index, str(item.get("event_id") or ""), error))
     reports.sort(key=CarrierReport.sort_key)
-    with uow_factory() as uow:
-        _require_carrier(uow, carrier_id)
-        outcomes += _apply_chunk(uow, carrier_id, None, reports, policy or FreezePolicy(), now)
-        uow.commit()
+    for attempt in range(1, CONCURRENCY_ATTEMPTS + 1):
+        try:
+            with uow_factory() as uow:
+                _require_carrier(uow, carrier_id)
+                applied = _apply_chunk(
+                    uow, carrier_id, None, reports, policy or FreezePolicy(), now
+                )
+                uow.commit()
+            break
+        except ConcurrentUpdate:
+            if attempt == CONCURRENCY_ATTEMPTS:
+                raise
+    outcomes += applied
     outcomes.sort(key=lambda outcome: outcome.line)
     counts = _count(outcomes)
     return BatchResult(counts.accepted, counts.duplicates, dict(counts.rejected), outcomes)
@@ -303,25 +320,48 @@ def _apply_sorted(
     total = ingest.rows - sum(ingest.rejected.values())
     done = 0
     for chunk in _chunks(sorter.sorted_reports()):
-        with uow_factory() as uow:
-            outcomes = _apply_chunk(uow, ingest.carrier_id, ingest.id, chunk, policy, now)
-            counts = _count(outcomes)
-            ingest.accepted += counts.accepted
-            ingest.duplicates += counts.duplicates
-            ingest.rejected.update(counts.rejected)
-            uow.ingests.add_rejections(
-                ingest.id,
-                [
-                    Rejection(o.line, o.event_id, o.reason or "", o.detail or "")
-                    for o in outcomes
-                    if o.status is Status.REJECTED
-                ],
-            )
-            uow.ingests.update(ingest)
-            uow.commit()
+        _commit_chunk(uow_factory, ingest, chunk, policy, now)
         done += len(chunk)
         if progress:
             progress("apply", done, total)
+
+
+def _commit_chunk(
+    uow_factory: UnitOfWorkFactory,
+    ingest: Ingest,
+    chunk: Sequence[CarrierReport],
+    policy: FreezePolicy,
+    now: datetime,
+) -> None:
+    """Apply one chunk and its counters atomically, retrying if a concurrent writer won."""
+    for attempt in range(1, CONCURRENCY_ATTEMPTS + 1):
+        try:
+            with uow_factory() as uow:
+                outcomes = _apply_chunk(uow, ingest.carrier_id, ingest.id, chunk, policy, now)
+                counts = _count(outcomes)
+                updated = replace(
+                    ingest,
+                    accepted=ingest.accepted + counts.accepted,
+                    duplicates=ingest.duplicates + counts.duplicates,
+                    rejected=ingest.rejected + Counter(counts.rejected),
+                )
+                uow.ingests.add_rejections(
+                    ingest.id,
+                    [
+                        _rejection(o.line, o.event_id, o.reason or "", o.detail or "", "")
+                        for o in outcomes
+                        if o.status is Status.REJECTED
+                    ],
+                )
+                uow.ingests.update(updated)
+                uow.commit()
+        except ConcurrentUpdate:
+            if attempt == CONCURRENCY_ATTEMPTS:
+                raise
+            continue
+        ingest.accepted, ingest.duplicates = updated.accepted, updated.duplicates
+        ingest.rejected = updated.rejected
+        return
 
 
 def _chunks(reports: Iterator[CarrierReport]) -> Iterator[list[CarrierReport]]:

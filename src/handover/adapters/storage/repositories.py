@@ -8,8 +8,9 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from handover.adapters.storage import tables as t
 from handover.domain.lifecycle import (
@@ -31,6 +32,7 @@ from handover.services.model import (
     Rejection,
     Role,
 )
+from handover.services.ports import ConcurrentUpdate
 
 _IN_BATCH = 5_000
 
@@ -50,6 +52,7 @@ class SqlNumberRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.is_postgres = connection.dialect.name == "postgresql"
+        self._versions: dict[str, int] = {}
 
     def lock(self, e164s: Collection[str]) -> dict[str, Number]:
         found: dict[str, Number] = {}
@@ -59,6 +62,7 @@ class SqlNumberRepository:
                 query = query.with_for_update()
             for row in self.connection.execute(query).mappings():
                 found[row["e164"]] = _number_from_row(row)
+                self._versions[row["e164"]] = row["version"]
         return found
 
     def recorded(self, carrier_id: str, event_ids: Collection[str]) -> dict[str, Fingerprint]:
@@ -97,13 +101,36 @@ class SqlNumberRepository:
         self._upsert_tenures(accepted)
 
     def _upsert_numbers(self, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        statement = _insert(self.connection, t.numbers)
-        columns = {name: statement.excluded[name] for name in rows[0] if name != "e164"}
-        self.connection.execute(
-            statement.on_conflict_do_update(index_elements=["e164"], set_=columns), rows
-        )
+        """Insert new numbers and update locked ones, guarded by their version.
+
+        A number created or changed by a concurrent transaction since `lock` turns into
+        `ConcurrentUpdate` instead of a silently overwritten state.
+        """
+        new = [row for row in rows if row["e164"] not in self._versions]
+        known = [
+            {**row, "old_version": self._versions[row["e164"]]}
+            for row in rows
+            if row["e164"] in self._versions
+        ]
+        try:
+            with self.connection.begin_nested():
+                if new:
+                    self.connection.execute(t.numbers.insert(), new)
+        except IntegrityError as exc:
+            raise ConcurrentUpdate("a number was created concurrently") from exc
+        if known:
+            c = t.numbers.c
+            statement = (
+                update(t.numbers)
+                .where(c.e164 == bindparam("b_e164"), c.version == bindparam("old_version"))
+                .values({name: bindparam(name) for name in rows[0] if name != "e164"})
+            )
+            params = [{**row, "b_e164": row["e164"]} for row in known]
+            result = self.connection.execute(statement, params)
+            if result.rowcount not in (-1, len(known)):
+                raise ConcurrentUpdate("a number changed concurrently")
+        for row in rows:
+            self._versions[row["e164"]] = row["version"]
 
     def _upsert_tenures(self, accepted: Sequence[Outcome]) -> None:
         touched: dict[tuple[str, datetime], dict[str, Any]] = {}
