@@ -26,6 +26,7 @@ from handover.adapters.storage.uow import SqlUnitOfWork
 from handover.services.model import Carrier
 from handover.services.ports import UnitOfWorkFactory
 
+TEST_LOG_KEY = b"test-log-key"
 PG_URL = os.environ.get("HANDOVER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 STORES = [s for s in os.environ.get("HANDOVER_TEST_STORES", "sqlite,postgresql").split(",") if s]
 
@@ -67,6 +68,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     with engine.begin() as connection:
         names = ", ".join(table.name for table in metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        connection.execute(text("INSERT INTO log_state (id, size) VALUES (1, 0)"))
     engine.dispose()
     return url
 
@@ -80,7 +82,7 @@ def engine(store_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def uow_factory(engine: Engine) -> UnitOfWorkFactory:
-    return partial(SqlUnitOfWork, engine)
+    return partial(SqlUnitOfWork, engine, TEST_LOG_KEY)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -22,10 +21,10 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
+from handover import bootstrap
 from handover.adapters.staging import SqliteReportSorter
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
-from handover.adapters.storage.uow import SqlUnitOfWork
 from handover.config import Settings
 from handover.domain.rejections import Rejected
 from handover.services import access, reporting
@@ -77,7 +76,7 @@ def _uow_factory(upgrade: bool = True) -> UnitOfWorkFactory:
     engine = make_engine(settings.database_url)
     if upgrade:
         migrate.upgrade(engine)
-    return partial(SqlUnitOfWork, engine)
+    return bootstrap.uow_factory(settings, engine)
 
 
 @db_app.command("upgrade")

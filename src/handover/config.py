@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     #: Where uploaded files are spooled and sorted; the system temp dir when unset.
     spool_dir: str | None = None
+    #: Keys the pseudonyms of numbers and subscribers in audit-log entries. Never change it:
+    #: the same number must keep the same pseudonym. Derived from the secret in development.
+    log_key: str | None = None
+    #: The audit log's C2SP signer key (`PRIVATE+KEY+name+hash+key`), e.g. from
+    #: `python -m handover.tlog generate-key handover.example/log`. Derived in development.
+    log_signer_key: str | None = None
+    #: Seconds between checkpoints signed by `handover work`.
+    checkpoint_interval_seconds: int = 60
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -37,6 +45,12 @@ class Settings(BaseSettings):
                 "HANDOVER_SECRET_KEY must be set to a random value of 32+ characters "
                 "in production; generate one with "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        if self.environment is Environment.PRODUCTION and not (
+            self.log_key and self.log_signer_key
+        ):
+            raise ValueError(
+                "HANDOVER_LOG_KEY and HANDOVER_LOG_SIGNER_KEY must be set in production"
             )
         if not 60 <= self.token_ttl_seconds <= 3600:
             raise ValueError("HANDOVER_TOKEN_TTL_SECONDS must be between 60 and 3600")

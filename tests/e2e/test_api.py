@@ -31,6 +31,7 @@ from handover.config import DEVELOPMENT_SECRET, Settings
 from handover.services import access
 from handover.services.access import Principal
 from handover.services.model import ROLE_SCOPES, Role
+from handover.tlog.verify import generate_key
 
 Headers = Callable[..., dict[str, str]]
 NUMBER = "+8613812345678"
@@ -825,6 +826,10 @@ def test_production_refuses_the_default_secret_from_the_environment(
     with pytest.raises(ValueError, match="HANDOVER_SECRET_KEY"):
         Settings()
     monkeypatch.setenv("HANDOVER_SECRET_KEY", SECRET_KEY)
+    with pytest.raises(ValueError, match="HANDOVER_LOG_KEY and HANDOVER_LOG_SIGNER_KEY"):
+        Settings()
+    monkeypatch.setenv("HANDOVER_LOG_KEY", "a-long-random-log-key")
+    monkeypatch.setenv("HANDOVER_LOG_SIGNER_KEY", generate_key("handover.example/log")[0])
     assert Settings().secret_key == SECRET_KEY
 
 
@@ -848,7 +853,7 @@ def test_the_real_server_over_loopback(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'served.db'}"
     engine = make_engine(url)
     migrate.upgrade(engine)
-    with SqlUnitOfWork(engine) as uow:
+    with SqlUnitOfWork(engine, b"test-log-key") as uow:
         _, credentials = access.register_carrier(uow, "cm", "China Mobile", "CN")
         uow.commit()
     engine.dispose()

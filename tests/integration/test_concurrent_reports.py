@@ -12,8 +12,13 @@ NUMBERS = [f"+86138{n:08d}" for n in range(10_000_000, 10_000_300)]
 
 def _batch(tag: str) -> list[dict[str, str | None]]:
     return [
-        {"event_id": f"{tag}-{i}", "number": number, "event": "activated",
-         "occurred_at": "2024-01-01", "subscriber": f"sub-{tag}-{i}"}
+        {
+            "event_id": f"{tag}-{i}",
+            "number": number,
+            "event": "activated",
+            "occurred_at": "2024-01-01",
+            "subscriber": f"sub-{tag}-{i}",
+        }
         for i, number in enumerate(NUMBERS)
     ]
 

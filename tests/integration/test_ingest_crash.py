@@ -97,7 +97,7 @@ def clean_run(
     path = tmp_path_factory.mktemp("clean") / "clean.db"
     shutil.copy(sqlite_template, path)
     engine = make_engine(f"sqlite:///{path}")
-    uow_factory = lambda: SqlUnitOfWork(engine)  # noqa: E731
+    uow_factory = lambda: SqlUnitOfWork(engine, b"test-log-key")  # noqa: E731
     with uow_factory() as uow:
         uow.carriers.add(Carrier("cm", "China Mobile", "CN", datetime.now(UTC)))
         uow.commit()

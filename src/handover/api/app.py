@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import FastAPI
 
-from handover import __version__
+from handover import __version__, bootstrap
 from handover.adapters.storage.engine import make_engine
-from handover.adapters.storage.uow import SqlUnitOfWork
-from handover.adapters.tokens import JwtTokenIssuer
 from handover.api import carrier, numbers, oauth, problems
 from handover.config import Settings
 
@@ -24,10 +20,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.uow_factory = partial(SqlUnitOfWork, engine)
-    app.state.tokens = JwtTokenIssuer(
-        settings.secret_key, settings.public_url, settings.token_ttl_seconds
-    )
+    app.state.uow_factory = bootstrap.uow_factory(settings, engine)
+    app.state.tokens = bootstrap.token_issuer(settings)
+    app.state.signer = bootstrap.checkpoint_signer(settings)
     problems.install(app)
     app.include_router(oauth.router)
     app.include_router(carrier.router)

@@ -63,6 +63,7 @@ def report_events(
         results=[
             EventResultPublic(
                 index=o.line,
+                log_index=o.log_index,
                 event_id=o.event_id,
                 status=o.status.value,
                 reason=o.reason.value if o.reason else None,

@@ -47,6 +47,9 @@ class EventResultPublic(BaseModel):
     status: str
     reason: str | None = None
     detail: str | None = None
+    log_index: int | None = Field(
+        None, description="The accepted event's entry in the audit log (see /log/receipts)"
+    )
 
 
 class EventBatchPublic(BaseModel):

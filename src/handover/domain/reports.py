@@ -69,6 +69,8 @@ class Outcome:
     detail: str | None = None
     report: CarrierReport | None = None
     event: NumberEvent | None = None
+    #: Where the accepted report sits in the audit log, once it is stored.
+    log_index: int | None = None
 
     @classmethod
     def rejected(cls, line: int, event_id: str, error: Rejected) -> Outcome:

@@ -108,3 +108,13 @@ class NumberHistory:
     release_not_before: datetime | None
     tenures: list[Tenure]
     events: list[RecordedEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A signed checkpoint of the audit log (C2SP tlog-checkpoint in a signed note)."""
+
+    size: int
+    root_hash: bytes
+    note: str
+    created_at: datetime

@@ -19,6 +19,7 @@ from handover.services.model import (
     Ingest,
     NumberHistory,
     Rejection,
+    StoredCheckpoint,
 )
 
 
@@ -79,13 +80,41 @@ class IngestRepository(Protocol):
     def rejections(self, ingest_id: str, after_line: int, limit: int) -> list[Rejection]: ...
 
 
-class UnitOfWork(abc.ABC):
-    """One transaction. Leaving the block without `commit()` rolls everything back."""
+class AuditLogRepository(Protocol):
+    def size(self, *, lock: bool = False) -> int:
+        """Entries in the log; `lock` holds appends until the unit of work ends."""
 
+    def append(self, entries: Sequence[bytes], created_at: datetime) -> int:
+        """Append in order, in this transaction; the index of the first entry."""
+
+    def nodes(self, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Stored hashes of complete subtrees by (level, index); level 0 are leaves."""
+
+    def leaves(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes, bytes]]:
+        """(index, entry, stored leaf hash) in index order."""
+
+    def stored_nodes(self, level: int) -> Iterator[tuple[int, bytes]]: ...
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None: ...
+
+    def checkpoint(self, size: int | None = None) -> StoredCheckpoint | None:
+        """The checkpoint of that size, or the latest one."""
+
+    def checkpoints(self) -> list[StoredCheckpoint]: ...
+
+
+class UnitOfWork(abc.ABC):
+    """One transaction. Leaving the block without `commit()` rolls everything back.
+
+    `log_key` keys the pseudonyms in audit-log entries (see `domain.audit`).
+    """
+
+    log_key: bytes
     numbers: NumberRepository
     carriers: CarrierRepository
     clients: ClientRepository
     ingests: IngestRepository
+    log: AuditLogRepository
 
     def __enter__(self) -> Self:
         return self

@@ -26,6 +26,7 @@ from handover.domain.reports import (
     decide,
     parse_report,
 )
+from handover.services.audit import append_accepted
 from handover.services.model import Ingest, IngestStatus, Rejection
 from handover.services.ports import (
     ConcurrentUpdate,
@@ -389,7 +390,10 @@ def _apply_chunk(
     accepted = [outcome for outcome in outcomes if outcome.status is Status.ACCEPTED]
     changed = {outcome.report.number.e164 for outcome in accepted if outcome.report}
     uow.numbers.record(carrier_id, ingest_id, accepted, [numbers[e164] for e164 in changed], now)
-    return outcomes
+    first = append_accepted(uow, carrier_id, accepted, now)
+    return [
+        replace(outcome, log_index=first + position) for position, outcome in enumerate(accepted)
+    ] + [outcome for outcome in outcomes if outcome.status is not Status.ACCEPTED]
 
 
 @dataclass(slots=True)

@@ -6,6 +6,7 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine
 
+from handover.adapters.storage.auditlog import SqlAuditLog
 from handover.adapters.storage.repositories import (
     SqlCarrierRepository,
     SqlClientRepository,
@@ -16,8 +17,9 @@ from handover.services.ports import UnitOfWork
 
 
 class SqlUnitOfWork(UnitOfWork):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, log_key: bytes) -> None:
         self.engine = engine
+        self.log_key = log_key
         self.connection: Connection | None = None
 
     def __enter__(self) -> Self:
@@ -27,6 +29,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.carriers = SqlCarrierRepository(self.connection)
         self.clients = SqlClientRepository(self.connection)
         self.ingests = SqlIngestRepository(self.connection)
+        self.log = SqlAuditLog(self.connection)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

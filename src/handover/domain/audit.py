@@ -1,0 +1,53 @@
+"""What goes into the audit log: one canonical JSON entry per accepted change.
+
+Entries name numbers and subscribers only by keyed hashes (HMAC-SHA-256 with the log's
+secret key), so the log can be published and its proofs handed out while the personal
+data behind them stays in the erasable store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from handover.domain.reports import CarrierReport
+
+ENTRY_VERSION = 1
+
+
+def pseudonym(key: bytes, value: str) -> str:
+    """A keyed hash of personal data; equal values give equal pseudonyms."""
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def canonical(entry: dict[str, Any]) -> bytes:
+    """Deterministic JSON: sorted keys, no insignificant whitespace, UTF-8."""
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def number_event_entry(
+    key: bytes, carrier: str, report: CarrierReport, recorded_at: datetime
+) -> bytes:
+    """The log entry of one accepted lifecycle report."""
+    entry: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "type": "number_event",
+        "carrier": carrier,
+        "event_id": report.event_id,
+        "number": pseudonym(key, report.number.e164),
+        "event": report.kind.value,
+        "occurred_at": _instant(report.occurred_at),
+        "recorded_at": _instant(recorded_at),
+    }
+    if report.subscriber is not None:
+        entry["subscriber"] = pseudonym(key, f"{carrier}:{report.subscriber}")
+    if report.to_carrier is not None:
+        entry["to_carrier"] = report.to_carrier
+    return canonical(entry)

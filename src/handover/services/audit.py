@@ -1,0 +1,238 @@
+"""The audit log's use cases: append, sign checkpoints, serve proofs, verify the store.
+
+The log is RFC 9162's Merkle tree; `handover.tlog` holds the algorithms and the
+standalone verifier. Proofs are computed from stored complete-subtree hashes: the walk
+depends only on sizes and indices, so the hashes one proof needs are fetched in one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from handover.domain.audit import number_event_entry
+from handover.domain.reports import Outcome
+from handover.services.model import StoredCheckpoint
+from handover.services.ports import UnitOfWork
+from handover.tlog.tree import GetNode, consistency_proof, inclusion_proof, root_hash
+from handover.tlog.verify import (
+    Checkpoint,
+    NoteError,
+    ProofBundle,
+    ProofError,
+    Verifier,
+    leaf_hash,
+    node_hash,
+    open_checkpoint,
+    verify_consistency,
+)
+
+T = TypeVar("T")
+HASH = 32
+
+
+class CheckpointSigner(Protocol):
+    """Signs checkpoint text as a C2SP signed note under the log's origin."""
+
+    @property
+    def origin(self) -> str: ...
+
+    def sign(self, text: str) -> str: ...
+
+    def verifier(self) -> Verifier: ...
+
+
+class LogInconsistent(Exception):
+    """The stored tree does not extend the last signed checkpoint; nothing is signed."""
+
+
+class OutOfRange(ValueError):
+    pass
+
+
+def append_accepted(
+    uow: UnitOfWork, carrier_id: str, accepted: Sequence[Outcome], recorded_at: datetime
+) -> int:
+    """Log every accepted report in this transaction; the first entry's index."""
+    entries = [
+        number_event_entry(uow.log_key, carrier_id, outcome.report, recorded_at)
+        for outcome in accepted
+        if outcome.report is not None
+    ]
+    return uow.log.append(entries, recorded_at)
+
+
+def _batched(uow: UnitOfWork, compute: Callable[[GetNode], T]) -> T:
+    """Run a tree computation twice: once to learn which nodes it reads, once for real."""
+    wanted: list[tuple[int, int]] = []
+
+    def record(level: int, index: int) -> bytes:
+        wanted.append((level, index))
+        return bytes(HASH)
+
+    compute(record)
+    nodes = uow.log.nodes(wanted)
+    missing = [key for key in wanted if key not in nodes]
+    if missing:
+        raise LogInconsistent(f"stored subtree hashes are missing: {missing[:3]}")
+    return compute(lambda level, index: nodes[(level, index)])
+
+
+def sign_checkpoint(uow: UnitOfWork, signer: CheckpointSigner, now: datetime) -> StoredCheckpoint:
+    """Sign the log's current size and root, unless the latest checkpoint already has it.
+
+    The new root is checked against the previous checkpoint with a consistency proof first,
+    so Handover never signs two checkpoints that disagree about history.
+    """
+    size = uow.log.size(lock=True)
+    latest = uow.log.checkpoint()
+    if latest is not None and latest.size == size:
+        return latest
+    root = _batched(uow, lambda get: root_hash(size, get))
+    if latest is not None and latest.size > 0:
+        proof = _batched(uow, lambda get: consistency_proof(latest.size, size, get))
+        try:
+            verify_consistency(latest.size, size, proof, latest.root_hash, root)
+        except ProofError as exc:
+            raise LogInconsistent(f"size {size} does not extend checkpoint {latest.size}") from exc
+    note = signer.sign(Checkpoint(signer.origin, size, root).format())
+    checkpoint = StoredCheckpoint(size, root, note, now)
+    uow.log.add_checkpoint(checkpoint)
+    return checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    index: int
+    size: int
+    leaf_hash: bytes
+    proof: list[bytes]
+
+
+def prove_inclusion(uow: UnitOfWork, index: int, size: int) -> InclusionProof:
+    if not 0 <= index < size <= uow.log.size():
+        raise OutOfRange(f"need 0 <= index < size <= log size; got index {index}, size {size}")
+    proof = _batched(uow, lambda get: inclusion_proof(index, size, get))
+    leaf = uow.log.nodes([(0, index)])[(0, index)]
+    return InclusionProof(index, size, leaf, proof)
+
+
+def prove_consistency(uow: UnitOfWork, first: int, second: int) -> list[bytes]:
+    if not 0 < first <= second <= uow.log.size():
+        raise OutOfRange(f"need 0 < first <= second <= log size; got {first}, {second}")
+    return _batched(uow, lambda get: consistency_proof(first, second, get))
+
+
+def receipt(uow: UnitOfWork, index: int, signer: CheckpointSigner, now: datetime) -> str:
+    """A C2SP tlog-proof bundle for entry `index`, against a checkpoint that covers it."""
+    checkpoint = uow.log.checkpoint()
+    if checkpoint is None or checkpoint.size <= index:
+        checkpoint = sign_checkpoint(uow, signer, now)
+    proof = prove_inclusion(uow, index, checkpoint.size)
+    entry = next(uow.log.leaves(index, index + 1))[1]
+    return ProofBundle(index, tuple(proof.proof), checkpoint.note, entry).format()
+
+
+@dataclass(slots=True)
+class LogReport:
+    """What `verify_store` found; `problems[0]` names the first bad leaf or checkpoint."""
+
+    size: int = 0
+    leaves_checked: int = 0
+    checkpoints_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_store(
+    uow: UnitOfWork, verifiers: Iterable[Verifier], progress: Callable[[int], None] | None = None
+) -> LogReport:
+    """Recompute the whole tree from the stored entries and check every stored hash and
+    every signed checkpoint against it. Memory: 32 bytes per leaf and per inner node."""
+    report = LogReport(size=uow.log.size())
+    levels = [_recompute_leaves(uow, report, progress)]
+    level = 0
+    while len(levels[level]) > HASH:
+        levels.append(_recompute_level(uow, report, level + 1, levels[level]))
+        level += 1
+
+    def get(lv: int, ix: int) -> bytes:
+        return bytes(levels[lv][ix * HASH : (ix + 1) * HASH])
+
+    trusted = list(verifiers)
+    for checkpoint in uow.log.checkpoints():
+        report.checkpoints_checked += 1
+        _check_checkpoint(checkpoint, trusted, get, report)
+    return report
+
+
+def _recompute_leaves(
+    uow: UnitOfWork, report: LogReport, progress: Callable[[int], None] | None
+) -> bytearray:
+    hashes, expected = bytearray(), 0
+    for index, data, stored in uow.log.leaves():
+        if index >= report.size:
+            report.problems.append(f"leaf {index}: stored beyond the log size {report.size}")
+            break
+        if index != expected:
+            report.problems.append(f"leaf {expected}: missing (the next stored leaf is {index})")
+            break
+        digest = leaf_hash(data)
+        if digest != stored:
+            report.problems.append(f"leaf {index}: entry does not match its stored hash")
+        hashes += digest
+        expected += 1
+        report.leaves_checked = expected
+        if progress and expected % 100_000 == 0:
+            progress(expected)
+    if expected < report.size and not report.problems:
+        report.problems.append(f"leaf {expected}: missing (the log size is {report.size})")
+    return hashes
+
+
+def _recompute_level(uow: UnitOfWork, report: LogReport, level: int, below: bytearray) -> bytearray:
+    count = len(below) // HASH // 2
+    hashes = bytearray()
+    for index in range(count):
+        start = 2 * index * HASH
+        hashes += node_hash(
+            bytes(below[start : start + HASH]), bytes(below[start + HASH : start + 2 * HASH])
+        )
+    seen = 0
+    for index, stored in uow.log.stored_nodes(level):
+        if index >= count or stored != bytes(hashes[index * HASH : (index + 1) * HASH]):
+            first = index << level
+            report.problems.append(
+                f"node ({level}, {index}) over leaves {first}..{first + (1 << level) - 1}: "
+                "stored hash does not match the entries"
+            )
+            break
+        seen += 1
+    if seen < count and not any(p.startswith("node") for p in report.problems):
+        report.problems.append(f"node ({level}, {seen}): missing")
+    return hashes
+
+
+def _check_checkpoint(
+    checkpoint: StoredCheckpoint, verifiers: list[Verifier], get: GetNode, report: LogReport
+) -> None:
+    try:
+        parsed, _ = open_checkpoint(checkpoint.note, verifiers)
+    except NoteError as exc:
+        report.problems.append(f"checkpoint {checkpoint.size}: signature does not verify ({exc})")
+        return
+    if parsed.size != checkpoint.size or parsed.root_hash != checkpoint.root_hash:
+        report.problems.append(f"checkpoint {checkpoint.size}: row differs from its signed note")
+        return
+    if parsed.size > report.leaves_checked:
+        report.problems.append(f"checkpoint {parsed.size}: covers leaves the store lacks")
+        return
+    if root_hash(parsed.size, get) != parsed.root_hash:
+        report.problems.append(
+            f"checkpoint {parsed.size}: signed root differs from the stored entries' root"
+        )
