@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from handover import bootstrap
 from handover.adapters.staging import SqliteReportSorter
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
+from handover.commands.log import log_app
 from handover.config import Settings
 from handover.domain.rejections import Rejected
 from handover.services import access, reporting
@@ -50,6 +52,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(carrier_app, name="carrier")
 app.add_typer(client_app, name="client")
 app.add_typer(ingests_app, name="ingests")
+app.add_typer(log_app, name="log")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole
@@ -317,6 +320,28 @@ def history(number: str, as_json: Annotated[bool, typer.Option("--json")] = Fals
         )
     for event in found.events:
         out.print(f"  {event.occurred_at.isoformat()}  {event.kind:<10} {event.event_id}")
+
+
+@app.command()
+def work(
+    once: Annotated[bool, typer.Option(help="Do one round and exit")] = False,
+) -> None:
+    """Background work: sign an audit-log checkpoint every HANDOVER_CHECKPOINT_INTERVAL_SECONDS."""
+    import time
+
+    from handover.services import audit
+
+    settings = Settings()
+    uow_factory = _uow_factory()
+    signer = bootstrap.checkpoint_signer(settings)
+    while True:
+        with uow_factory() as uow:
+            signed = audit.sign_checkpoint(uow, signer, datetime.now(UTC))
+            uow.commit()
+        err.print(f"checkpoint: size {signed.size}", highlight=False)
+        if once:
+            return
+        time.sleep(settings.checkpoint_interval_seconds)
 
 
 @app.command()

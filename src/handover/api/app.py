@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from handover import __version__, bootstrap
 from handover.adapters.storage.engine import make_engine
-from handover.api import carrier, numbers, oauth, problems
+from handover.api import carrier, log, numbers, oauth, problems
 from handover.config import Settings
 
 
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oauth.router)
     app.include_router(carrier.router)
     app.include_router(numbers.router)
+    app.include_router(log.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""Command groups of the `handover` CLI that live outside `cli.py`."""
