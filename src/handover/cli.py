@@ -408,6 +408,9 @@ Regulator                     client_id {rid}   client_secret {rsecret}
    curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: text/csv' --data-binary @events.csv {base}/v1/carrier/files
 4. Read the number's history:
    curl -s -H "Authorization: Bearer $TOKEN" {base}/v1/numbers/+8613812345678
+5. Every accepted event is in the audit log. Fetch the first one's receipt and verify it offline:
+   curl -s {base}/log/receipts/0 > receipt.tlog-proof
+   python -m handover.tlog verify-bundle --key "$(curl -s {base}/log/key)" receipt.tlog-proof
 """
 
 
