@@ -129,6 +129,11 @@ class Number:
     last_event_at: datetime | None = None
     cancelled_at: datetime | None = None
     release_not_before: datetime | None = None
+    #: When the last tenure that ended (by release) was cancelled: a permanent disconnection.
+    disconnected_at: datetime | None = None
+    ported_at: datetime | None = None
+    #: Start of the current tenure when an earlier tenure exists (the number was recycled).
+    reassigned_at: datetime | None = None
     version: int = 0
 
     def apply(self, report: LifecycleReport, policy: FreezePolicy) -> NumberEvent:
@@ -196,6 +201,7 @@ class Number:
             case EventKind.ACTIVATED:
                 assert report.subscriber is not None
                 reassigned = self.tenure is not None
+                self.reassigned_at = at if reassigned else None
                 self.tenure = Tenure(report.subscriber, carrier, at)
                 self.state, self.carrier = State.ACTIVE, carrier
                 self.cancelled_at = self.release_not_before = None
@@ -217,11 +223,12 @@ class Number:
             case EventKind.RELEASED:
                 assert self.tenure is not None and self.cancelled_at is not None
                 self.tenure = replace(self.tenure, end=self.cancelled_at)
+                self.disconnected_at = self.cancelled_at
                 self.state = State.RELEASED
                 self.cancelled_at = self.release_not_before = None
                 return NumberReleased(self.e164, at, carrier, self.tenure)
             case EventKind.PORTED:
                 assert report.to_carrier is not None
-                self.carrier = report.to_carrier
+                self.carrier, self.ported_at = report.to_carrier, at
                 return NumberPorted(self.e164, at, carrier, report.to_carrier)
         raise AssertionError(report.kind)  # pragma: no cover - the match is exhaustive

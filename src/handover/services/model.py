@@ -32,6 +32,12 @@ class Carrier:
     name: str
     country: str
     created_at: datetime
+    #: From when the carrier's reports are complete; unset means from its registration.
+    coverage_start: datetime | None = None
+
+    @property
+    def covered_from(self) -> datetime:
+        return self.coverage_start or self.created_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,12 @@ class NumberRepository(Protocol):
     def lock(self, e164s: Collection[str]) -> dict[str, Number]:
         """The aggregates for these numbers, locked until the unit of work ends."""
 
+    def current(self, e164s: Collection[str]) -> dict[str, Number]:
+        """The aggregates as committed, without locking (for reads)."""
+
+    def last_seq(self) -> int:
+        """The highest stored event sequence number; 0 for an empty store."""
+
     def recorded(self, carrier_id: str, event_ids: Collection[str]) -> dict[str, Fingerprint]:
         """Fingerprints of the carrier's already recorded reports among `event_ids`."""
 
@@ -56,6 +62,8 @@ class CarrierRepository(Protocol):
     def get(self, carrier_id: str) -> Carrier | None: ...
 
     def ids(self) -> frozenset[str]: ...
+
+    def set_coverage(self, carrier_id: str, start: datetime) -> None: ...
 
     def all(self) -> list[Carrier]: ...
 

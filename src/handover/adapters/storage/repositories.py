@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -64,6 +64,19 @@ class SqlNumberRepository:
                 found[row["e164"]] = _number_from_row(row)
                 self._versions[row["e164"]] = row["version"]
         return found
+
+    def current(self, e164s: Collection[str]) -> dict[str, Number]:
+        """The aggregates as committed, without locking them (for reads)."""
+        found: dict[str, Number] = {}
+        for batch in _chunked(e164s):
+            query = select(t.numbers).where(t.numbers.c.e164.in_(batch))
+            for row in self.connection.execute(query).mappings():
+                found[row["e164"]] = _number_from_row(row)
+        return found
+
+    def last_seq(self) -> int:
+        """The highest event sequence number stored (0 when empty)."""
+        return int(self.connection.execute(select(func.max(t.number_events.c.seq))).scalar() or 0)
 
     def recorded(self, carrier_id: str, event_ids: Collection[str]) -> dict[str, Fingerprint]:
         e = t.number_events.c
@@ -255,6 +268,9 @@ def _number_row(number: Number) -> dict[str, Any]:
         "last_event_at": number.last_event_at,
         "cancelled_at": number.cancelled_at,
         "release_not_before": number.release_not_before,
+        "disconnected_at": number.disconnected_at,
+        "ported_at": number.ported_at,
+        "reassigned_at": number.reassigned_at,
         "version": number.version,
     }
 
@@ -274,6 +290,9 @@ def _number_from_row(row: Any) -> Number:
         last_event_at=row["last_event_at"],
         cancelled_at=row["cancelled_at"],
         release_not_before=row["release_not_before"],
+        disconnected_at=row["disconnected_at"],
+        ported_at=row["ported_at"],
+        reassigned_at=row["reassigned_at"],
         version=row["version"],
     )
 
@@ -289,6 +308,7 @@ class SqlCarrierRepository:
                 name=carrier.name,
                 country=carrier.country,
                 created_at=carrier.created_at,
+                coverage_start=carrier.coverage_start,
             )
         )
 
@@ -302,6 +322,11 @@ class SqlCarrierRepository:
 
     def ids(self) -> frozenset[str]:
         return frozenset(self.connection.execute(select(t.carriers.c.id)).scalars())
+
+    def set_coverage(self, carrier_id: str, start: datetime) -> None:
+        self.connection.execute(
+            update(t.carriers).where(t.carriers.c.id == carrier_id).values(coverage_start=start)
+        )
 
     def all(self) -> list[Carrier]:
         rows = self.connection.execute(select(t.carriers).order_by(t.carriers.c.id)).mappings()

@@ -61,6 +61,8 @@ carriers = Table(
     Column("name", String(200), nullable=False),
     Column("country", String(2), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    #: The first moment this carrier's reports are complete; checks before it are no_data.
+    Column("coverage_start", UtcDateTime, nullable=True),
 )
 
 clients = Table(
@@ -89,6 +91,9 @@ numbers = Table(
     Column("last_event_at", UtcDateTime, nullable=False),
     Column("cancelled_at", UtcDateTime, nullable=True),
     Column("release_not_before", UtcDateTime, nullable=True),
+    Column("disconnected_at", UtcDateTime, nullable=True),
+    Column("ported_at", UtcDateTime, nullable=True),
+    Column("reassigned_at", UtcDateTime, nullable=True),
     Column("version", Integer, nullable=False),
     Index("ix_numbers_carrier_state", "carrier_id", "state"),
 )
