@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import partial
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
+from handover.adapters.receipts import ReceiptSigner, load_key
 from handover.adapters.storage.engine import make_engine
 from handover.adapters.storage.uow import SqlUnitOfWork
 from handover.adapters.tokens import JwtTokenIssuer
 from handover.config import Settings
+from handover.services.check import CheckIndex, CheckResult, InvalidQuestion, StoreIndex
+from handover.services.check import check_many as _check_many
 from handover.services.ports import UnitOfWorkFactory
 from handover.tlog.verify import Signer, Verifier, sign_note
 
@@ -58,3 +63,79 @@ def uow_factory(settings: Settings, engine: Engine | None = None) -> UnitOfWorkF
 
 def token_issuer(settings: Settings) -> JwtTokenIssuer:
     return JwtTokenIssuer(settings.secret_key, settings.public_url, settings.token_ttl_seconds)
+
+
+def receipt_signer(settings: Settings) -> ReceiptSigner:
+    """Signs check receipts: HANDOVER_RECEIPT_KEY, or an Ed25519 key derived in development."""
+    if settings.receipt_key:
+        key = load_key(settings.receipt_key)
+    else:
+        from joserfc.jwk import OKPKey
+
+        derived = Ed25519PrivateKey.from_private_bytes(_derived(settings, "receipt-signer"))
+        key = OKPKey.import_key(derived)
+    return ReceiptSigner(key, settings.public_url)
+
+
+class RefreshingStoreIndex(StoreIndex):
+    """`StoreIndex` whose carriers' coverage starts can be re-read (`refresh`)."""
+
+    def refresh(self) -> None:
+        StoreIndex.__init__(self, self.uow_factory)
+
+
+def check_index(settings: Settings, engine: Engine) -> CheckIndex:
+    """The check index every entry point uses: the one place to choose it.
+
+    The in-memory `NumpyCheckIndex` when it is available, else the store-reading reference.
+    """
+    try:
+        from handover.adapters.check_index import NumpyCheckIndex
+    except ImportError:
+        return RefreshingStoreIndex(uow_factory(settings, engine))
+    index: CheckIndex = NumpyCheckIndex(engine)
+    return index
+
+
+def keep_fresh(index: CheckIndex, interval: float) -> Callable[[], None] | None:
+    """Refresh the index every `interval` seconds in the background when it can (`start`);
+    returns how to stop, or None when the caller must `fresh()` it before each answer."""
+    start = getattr(index, "start", None)
+    if interval <= 0 or not callable(start):
+        return None
+    start(interval)
+    stop: Callable[[], None] = index.stop  # type: ignore[attr-defined]
+    return stop
+
+
+def fresh(index: CheckIndex) -> CheckIndex:
+    """The index, brought up to date first when it can be (`refresh()`)."""
+    refresh = getattr(index, "refresh", None)
+    if callable(refresh):
+        refresh()
+    return index
+
+
+#: Questions handed to an index's vectorised `check_many` at a time (bounds memory).
+CHECK_CHUNK = 10_000
+
+
+def check_many(
+    index: CheckIndex,
+    questions: Iterable[tuple[str, str | date | datetime]],
+    now: datetime | None = None,
+) -> Iterator[CheckResult | InvalidQuestion]:
+    """`services.check.check_many`, or the index's own vectorised `check_many` when it has one
+    (same results in the same order), fed `CHECK_CHUNK` questions at a time."""
+    fast = getattr(index, "check_many", None)
+    if not callable(fast):
+        yield from _check_many(index, questions, now)
+        return
+    chunk: list[tuple[str, str | date | datetime]] = []
+    for question in questions:
+        chunk.append(question)
+        if len(chunk) >= CHECK_CHUNK:
+            yield from fast(chunk, now)
+            chunk = []
+    if chunk:
+        yield from fast(chunk, now)

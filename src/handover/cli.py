@@ -26,11 +26,13 @@ from handover import bootstrap
 from handover.adapters.staging import SqliteReportSorter
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
+from handover.commands.check import check_command, receipt_app
 from handover.commands.log import log_app
 from handover.config import Settings
 from handover.domain.rejections import Rejected
 from handover.services import access, reporting
 from handover.services.access import Principal
+from handover.services.check import InvalidQuestion, parse_since
 from handover.services.history import number_history
 from handover.services.model import ROLE_SCOPES, Ingest, Role
 from handover.services.ports import UnitOfWorkFactory
@@ -53,6 +55,8 @@ app.add_typer(carrier_app, name="carrier")
 app.add_typer(client_app, name="client")
 app.add_typer(ingests_app, name="ingests")
 app.add_typer(log_app, name="log")
+app.add_typer(receipt_app, name="receipt")
+app.command("check")(check_command)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole
@@ -94,17 +98,56 @@ def carrier_add(
     carrier_id: Annotated[str, typer.Argument(help="Short id, e.g. cmcc")],
     name: Annotated[str, typer.Option(help="Display name")],
     country: Annotated[str, typer.Option(help="ISO 3166 alpha-2, e.g. CN")],
+    coverage_start: Annotated[
+        str | None,
+        typer.Option(
+            help="From when its reports are complete (ISO 8601); default: from registration"
+        ),
+    ] = None,
 ) -> None:
     """Register a carrier and print its client credentials (shown once)."""
+    start = _coverage(coverage_start) if coverage_start is not None else None
     with _uow_factory()() as uow:
         try:
             carrier, credentials = access.register_carrier(uow, carrier_id, name, country)
         except ValueError as exc:
             raise fail(str(exc)) from None
+        if start is not None:
+            uow.carriers.set_coverage(carrier.id, start)
         uow.commit()
     out.print(f"carrier {carrier.id} ({carrier.name}, {carrier.country}) registered")
+    if start is not None:
+        out.print(f"its reports cover from {start.isoformat()}")
     out.print(f"client_id:     {credentials.client_id}")
     out.print(f"client_secret: {credentials.client_secret}  (shown once; store it now)")
+
+
+def _coverage(value: str) -> datetime:
+    try:
+        start = parse_since(value)
+    except InvalidQuestion as exc:
+        raise fail(str(exc)) from None
+    if start > datetime.now(UTC):
+        raise fail("the coverage start is in the future")
+    return start
+
+
+@carrier_app.command("coverage")
+def carrier_coverage(
+    carrier_id: Annotated[str, typer.Argument(help="The carrier's id")],
+    start: Annotated[
+        str, typer.Argument(help="From when its reports are complete: ISO 8601 date or time")
+    ],
+) -> None:
+    """Set from when a carrier's reports are complete; checks about earlier dates answer
+    `no_data` (CAMARA: SERVICE_NOT_APPLICABLE)."""
+    moment = _coverage(start)
+    with _uow_factory()() as uow:
+        if uow.carriers.get(carrier_id) is None:
+            raise fail(f"carrier {carrier_id!r} is not registered (see `handover carrier list`)")
+        uow.carriers.set_coverage(carrier_id, moment)
+        uow.commit()
+    out.print(f"carrier {carrier_id}: reports cover from {moment.isoformat()}", highlight=False)
 
 
 @carrier_app.command("list")

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     log_signer_key: str | None = None
     #: Seconds between checkpoints signed by `handover work`.
     checkpoint_interval_seconds: int = 60
+    #: Signs check receipts (compact JWS): a private JWK (JSON; OKP Ed25519 or EC P-256) or a
+    #: PKCS#8 PEM. Its public half is published at /.well-known/jwks.json. Derived (Ed25519)
+    #: from the secret in development; required in production.
+    receipt_key: str | None = None
+    #: How often the API's check index catches up with the store, in seconds (in a
+    #: background thread); 0 refreshes it before every answer instead.
+    check_refresh_seconds: float = 0.5
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -51,6 +58,11 @@ class Settings(BaseSettings):
         ):
             raise ValueError(
                 "HANDOVER_LOG_KEY and HANDOVER_LOG_SIGNER_KEY must be set in production"
+            )
+        if self.environment is Environment.PRODUCTION and not self.receipt_key:
+            raise ValueError(
+                "HANDOVER_RECEIPT_KEY (an Ed25519 or P-256 private JWK or PEM) must be set "
+                "in production"
             )
         if not 60 <= self.token_ttl_seconds <= 3600:
             raise ValueError("HANDOVER_TOKEN_TTL_SECONDS must be between 60 and 3600")

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from joserfc.jwk import OKPKey
 
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
@@ -830,6 +831,10 @@ def test_production_refuses_the_default_secret_from_the_environment(
         Settings()
     monkeypatch.setenv("HANDOVER_LOG_KEY", "a-long-random-log-key")
     monkeypatch.setenv("HANDOVER_LOG_SIGNER_KEY", generate_key("handover.example/log")[0])
+    with pytest.raises(ValueError, match="HANDOVER_RECEIPT_KEY"):
+        Settings()
+    receipt_key = OKPKey.generate_key("Ed25519").as_dict(private=True)
+    monkeypatch.setenv("HANDOVER_RECEIPT_KEY", json.dumps(receipt_key))
     assert Settings().secret_key == SECRET_KEY
 
 

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from handover import __version__, bootstrap
 from handover.adapters.storage.engine import make_engine
-from handover.api import carrier, log, numbers, oauth, problems
+from handover.api import carrier, check, log, numbers, oauth, problems
 from handover.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = bootstrap.keep_fresh(app.state.check_index, settings.check_refresh_seconds)
+        app.state.check_refresh_each_request = stop is None
+        try:
+            yield
+        finally:
+            if stop is not None:
+                stop()
+                app.state.check_refresh_each_request = True
+
     app = FastAPI(
         title="Handover",
         version=__version__,
         summary="A clearinghouse for mobile phone numbers that change hands",
+        lifespan=lifespan,
     )
     engine = make_engine(settings.database_url)
     app.state.settings = settings
@@ -23,11 +39,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.uow_factory = bootstrap.uow_factory(settings, engine)
     app.state.tokens = bootstrap.token_issuer(settings)
     app.state.signer = bootstrap.checkpoint_signer(settings)
+    app.state.receipt_signer = bootstrap.receipt_signer(settings)
+    app.state.check_index = bootstrap.check_index(settings, engine)
+    #: True until the lifespan starts a background refresh of the index (if it has one).
+    app.state.check_refresh_each_request = True
     problems.install(app)
     app.include_router(oauth.router)
     app.include_router(carrier.router)
     app.include_router(numbers.router)
     app.include_router(log.router)
+    app.include_router(check.router)
+    app.include_router(check.camara)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -119,7 +119,8 @@ def entries(
 ) -> list[EntryPublic]:
     """Entries in index order (canonical JSON; numbers and subscribers pseudonymised)."""
     with uow_factory() as uow:
-        rows = list(uow.log.leaves(start, start + limit))
+        size = uow.log.size()  # bounds the query: a huge `start` is no database error
+        rows = list(uow.log.leaves(start, min(start + limit, size))) if start < size else []
     return [
         EntryPublic(index=i, leaf_hash=b64encode(h), entry=data.decode()) for i, data, h in rows
     ]

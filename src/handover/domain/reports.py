@@ -76,6 +76,19 @@ class Outcome:
     def rejected(cls, line: int, event_id: str, error: Rejected) -> Outcome:
         return cls(line, event_id, Status.REJECTED, error.reason, error.detail)
 
+    def logged(self, log_index: int) -> Outcome:
+        """This outcome at `log_index` in the audit log (`dataclasses.replace`, only faster)."""
+        return Outcome(
+            self.line,
+            self.event_id,
+            self.status,
+            self.reason,
+            self.detail,
+            self.report,
+            self.event,
+            log_index,
+        )
+
 
 def parse_occurred_at(text: str, now: datetime) -> datetime:
     """An ISO 8601 date or date-time; UTC when no offset is given."""

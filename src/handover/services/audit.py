@@ -114,8 +114,7 @@ class InclusionProof:
 def prove_inclusion(uow: UnitOfWork, index: int, size: int) -> InclusionProof:
     if not 0 <= index < size <= uow.log.size():
         raise OutOfRange(f"need 0 <= index < size <= log size; got index {index}, size {size}")
-    proof = _batched(uow, lambda get: inclusion_proof(index, size, get))
-    leaf = uow.log.nodes([(0, index)])[(0, index)]
+    leaf, proof = _batched(uow, lambda get: (get(0, index), inclusion_proof(index, size, get)))
     return InclusionProof(index, size, leaf, proof)
 
 
@@ -203,19 +202,25 @@ def _recompute_level(uow: UnitOfWork, report: LogReport, level: int, below: byte
         hashes += node_hash(
             bytes(below[start : start + HASH]), bytes(below[start + HASH : start + 2 * HASH])
         )
-    seen = 0
+    expected = 0
     for index, stored in uow.log.stored_nodes(level):
+        if index != expected:  # rows come in index order: a gap is a deleted node
+            report.problems.append(_node_problem(level, expected, "missing"))
+            return hashes
         if index >= count or stored != bytes(hashes[index * HASH : (index + 1) * HASH]):
-            first = index << level
             report.problems.append(
-                f"node ({level}, {index}) over leaves {first}..{first + (1 << level) - 1}: "
-                "stored hash does not match the entries"
+                _node_problem(level, index, "stored hash does not match the entries")
             )
-            break
-        seen += 1
-    if seen < count and not any(p.startswith("node") for p in report.problems):
-        report.problems.append(f"node ({level}, {seen}): missing")
+            return hashes
+        expected += 1
+    if expected < count and not any(p.startswith("node") for p in report.problems):
+        report.problems.append(_node_problem(level, expected, "missing"))
     return hashes
+
+
+def _node_problem(level: int, index: int, what: str) -> str:
+    first = index << level
+    return f"node ({level}, {index}) over leaves {first}..{first + (1 << level) - 1}: {what}"
 
 
 def _check_checkpoint(

@@ -58,7 +58,10 @@ def parse_since(value: str | date | datetime) -> datetime:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
             raise InvalidQuestion("invalid_date", f"{value!r} is not an ISO 8601 date") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidQuestion("invalid_date", f"{value!r} is out of range") from None
 
 
 def check(

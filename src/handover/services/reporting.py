@@ -258,7 +258,10 @@ def _parse_line(
             raw.decode("utf-8", "replace"),
         )
     try:
-        fields = _split(text)
+        # Without quotes or line breaks a CSV line is its comma-separated fields (csv.reader
+        # gives the same list), and str.split is several times faster than a reader per line.
+        plain = text and '"' not in text and "\r" not in text and "\n" not in text
+        fields = text.split(",") if plain else _split(text)
     except csv.Error as exc:
         guess = dict(zip(columns, text.split(","), strict=False)).get("event_id")
         return _rejection(line_no, guess, Reason.MALFORMED_ROW, f"not CSV: {exc}", text)
@@ -391,9 +394,9 @@ def _apply_chunk(
     changed = {outcome.report.number.e164 for outcome in accepted if outcome.report}
     uow.numbers.record(carrier_id, ingest_id, accepted, [numbers[e164] for e164 in changed], now)
     first = append_accepted(uow, carrier_id, accepted, now)
-    return [
-        replace(outcome, log_index=first + position) for position, outcome in enumerate(accepted)
-    ] + [outcome for outcome in outcomes if outcome.status is not Status.ACCEPTED]
+    return [outcome.logged(first + position) for position, outcome in enumerate(accepted)] + [
+        outcome for outcome in outcomes if outcome.status is not Status.ACCEPTED
+    ]
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, tuple_, update
+from sqlalchemy import Connection, Table, select, text, update
 
 from handover.adapters.storage import tables as t
 from handover.services.model import StoredCheckpoint
@@ -81,25 +81,40 @@ class SqlAuditLog:
             self.connection.execute(table.insert(), rows)
 
     def nodes(self, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """Stored subtree hashes by (level, index); level 0 are the leaf hashes."""
-        wanted = list(dict.fromkeys(wanted))
-        found: dict[tuple[int, int], bytes] = {}
-        leaves = [index for level, index in wanted if level == 0]
-        inner = [(level, index) for level, index in wanted if level > 0]
-        if leaves:
-            rows = self.connection.execute(
-                select(t.log_leaves.c.idx, t.log_leaves.c.leaf_hash).where(
-                    t.log_leaves.c.idx.in_(leaves)
-                )
+        """Stored subtree hashes by (level, index); level 0 are the leaf hashes.
+
+        One statement, one round trip: the leaves' hashes and one `level = L AND idx IN
+        (...)` term per level, which both engines answer from the primary key (SQLite
+        would scan the whole table for a row-value `(level, idx) IN (...)`).
+        """
+        by_level: dict[int, list[int]] = {}
+        for level, index in dict.fromkeys(wanted):
+            by_level.setdefault(int(level), []).append(int(index))
+        if not by_level:
+            return {}
+        params: dict[str, int] = {}
+
+        def placeholders(indices: list[int]) -> str:
+            names = []
+            for index in indices:
+                names.append(f"i{len(params)}")
+                params[names[-1]] = index
+            return ", ".join(f":{name}" for name in names)
+
+        parts = []
+        if 0 in by_level:
+            parts.append(
+                "SELECT 0 AS level, idx, leaf_hash AS hash FROM log_leaves "
+                f"WHERE idx IN ({placeholders(by_level.pop(0))})"
             )
-            found.update({(0, row.idx): bytes(row.leaf_hash) for row in rows})
-        if inner:
-            c = t.log_nodes.c
-            rows = self.connection.execute(
-                select(c.level, c.idx, c.hash).where(tuple_(c.level, c.idx).in_(inner))
+        if by_level:
+            terms = " OR ".join(
+                f"(level = {level} AND idx IN ({placeholders(indices)}))"
+                for level, indices in sorted(by_level.items())
             )
-            found.update({(row.level, row.idx): bytes(row.hash) for row in rows})
-        return found
+            parts.append(f"SELECT level, idx, hash FROM log_nodes WHERE {terms}")
+        rows = self.connection.execute(text(" UNION ALL ".join(parts)), params)
+        return {(int(row.level), int(row.idx)): bytes(row.hash) for row in rows}
 
     def leaves(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes, bytes]]:
         """(index, data, stored leaf hash) in index order, streamed."""

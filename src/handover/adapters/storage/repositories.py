@@ -8,7 +8,20 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, select, update
+import psycopg
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -35,6 +48,23 @@ from handover.services.model import (
 from handover.services.ports import ConcurrentUpdate
 
 _IN_BATCH = 5_000
+_LOCK_PG = (
+    select(t.numbers)
+    .where(t.numbers.c.e164 == any_(bindparam("e164s", type_=postgresql.ARRAY(String))))
+    .order_by(t.numbers.c.e164)
+    .with_for_update()
+)
+_RECORDED_PG = select(
+    t.number_events.c.event_id,
+    t.number_events.c.e164,
+    t.number_events.c.kind,
+    t.number_events.c.occurred_at,
+    t.number_events.c.subscriber,
+    t.number_events.c.to_carrier,
+).where(
+    t.number_events.c.carrier_id == bindparam("carrier_id"),
+    t.number_events.c.event_id == any_(bindparam("event_ids", type_=postgresql.ARRAY(String))),
+)
 
 
 def _chunked(items: Collection[str]) -> Iterable[list[str]]:
@@ -56,10 +86,15 @@ class SqlNumberRepository:
 
     def lock(self, e164s: Collection[str]) -> dict[str, Number]:
         found: dict[str, Number] = {}
+        if self.is_postgres:
+            # One array parameter, not an IN list: planned and bound once per chunk.
+            rows = self.connection.execute(_LOCK_PG, {"e164s": sorted(e164s)}).mappings()
+            for row in rows:
+                found[row["e164"]] = _number_from_row(row)
+                self._versions[row["e164"]] = row["version"]
+            return found
         for batch in _chunked(e164s):
             query = select(t.numbers).where(t.numbers.c.e164.in_(batch)).order_by(t.numbers.c.e164)
-            if self.is_postgres:
-                query = query.with_for_update()
             for row in self.connection.execute(query).mappings():
                 found[row["e164"]] = _number_from_row(row)
                 self._versions[row["e164"]] = row["version"]
@@ -81,6 +116,17 @@ class SqlNumberRepository:
     def recorded(self, carrier_id: str, event_ids: Collection[str]) -> dict[str, Fingerprint]:
         e = t.number_events.c
         found: dict[str, Fingerprint] = {}
+        if self.is_postgres:
+            params = {"carrier_id": carrier_id, "event_ids": list(event_ids)}
+            for row in self.connection.execute(_RECORDED_PG, params):
+                found[row.event_id] = (
+                    row.e164,
+                    row.kind,
+                    row.occurred_at,
+                    row.subscriber,
+                    row.to_carrier,
+                )
+            return found
         for batch in _chunked(event_ids):
             query = select(
                 e.event_id, e.e164, e.kind, e.occurred_at, e.subscriber, e.to_carrier
@@ -105,10 +151,10 @@ class SqlNumberRepository:
     ) -> None:
         if not accepted:
             return
-        events = [_event_row(carrier_id, ingest_id, outcome, recorded_at) for outcome in accepted]
         if self.is_postgres:
-            _copy_events(self.connection, events)
+            _copy_events(self.connection, carrier_id, ingest_id, accepted, recorded_at)
         else:
+            events = [_event_row(carrier_id, ingest_id, o, recorded_at) for o in accepted]
             self.connection.execute(t.number_events.insert(), events)
         self._upsert_numbers([_number_row(number) for number in numbers])
         self._upsert_tenures(accepted)
@@ -127,11 +173,16 @@ class SqlNumberRepository:
         ]
         try:
             with self.connection.begin_nested():
-                if new:
+                if new and self.is_postgres:
+                    _pg_copy(self.connection, t.numbers, new)
+                elif new:
                     self.connection.execute(t.numbers.insert(), new)
-        except IntegrityError as exc:
+        except (IntegrityError, psycopg.IntegrityError) as exc:
             raise ConcurrentUpdate("a number was created concurrently") from exc
-        if known:
+        if known and self.is_postgres:
+            if _pg_update_numbers(self.connection, known) != len(known):
+                raise ConcurrentUpdate("a number changed concurrently")
+        elif known:
             c = t.numbers.c
             statement = (
                 update(t.numbers)
@@ -159,6 +210,16 @@ class SqlNumberRepository:
                     "end_at": tenure.end,
                 }
         if not touched:
+            return
+        if self.is_postgres:
+            # COPY into a session-private staging table, then one upsert from it.
+            self.connection.exec_driver_sql(_TENURES_IN)
+            _pg_copy(self.connection, t.tenures, list(touched.values()), into="tenures_in")
+            self.connection.exec_driver_sql(
+                "INSERT INTO tenures (e164, subscriber, carrier_id, start_at, end_at) "
+                "SELECT e164, subscriber, carrier_id, start_at, end_at FROM tenures_in "
+                "ON CONFLICT (e164, start_at) DO UPDATE SET end_at = excluded.end_at"
+            )
             return
         statement = _insert(self.connection, t.tenures)
         self.connection.execute(
@@ -241,15 +302,96 @@ def _event_row(
     }
 
 
-def _copy_events(connection: Connection, rows: list[dict[str, Any]]) -> None:
+def _copy_events(
+    connection: Connection,
+    carrier_id: str,
+    ingest_id: str | None,
+    accepted: Sequence[Outcome],
+    recorded_at: datetime,
+) -> None:
     """PostgreSQL's fast path: `COPY ... FROM STDIN` inside the current transaction."""
     raw: Any = connection.connection.dbapi_connection
     with (
         raw.cursor() as cursor,
         cursor.copy(f"COPY number_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN") as copy,
     ):
+        copy.set_types(_EVENT_TYPES)  # dumpers chosen once, not per value
+        for outcome in accepted:
+            report = outcome.report
+            assert report is not None
+            copy.write_row(
+                (
+                    carrier_id,
+                    report.event_id,
+                    report.number.e164,
+                    report.kind.value,
+                    report.occurred_at,
+                    report.subscriber,
+                    report.to_carrier,
+                    ingest_id,
+                    recorded_at,
+                )
+            )
+
+
+def _pg_array_type(table: Table, name: str) -> str:
+    """The PostgreSQL array type that carries one column's values in bulk statements."""
+    kind = table.c[name].type
+    if isinstance(kind, t.UtcDateTime | DateTime):
+        return "timestamptz[]"
+    if isinstance(kind, BigInteger):
+        return "bigint[]"
+    if isinstance(kind, Integer):
+        return "integer[]"
+    if isinstance(kind, String):
+        return "text[]"  # not varchar(n)[]: a cast would truncate; the insert checks lengths
+    raise TypeError(f"{table.name}.{name}: no bulk type for {kind!r}")
+
+
+#: COPY types of the event columns (the element types of their bulk arrays).
+_EVENT_TYPES = [_pg_array_type(t.number_events, name)[:-2] for name in _EVENT_COLUMNS]
+
+
+def _pg_unnest(table: Table, names: Sequence[str]) -> str:
+    """`unnest(%s::text[], ...) AS v (a, ...)`: the rows as one array parameter per column."""
+    arrays = ", ".join(f"%s::{_pg_array_type(table, name)}" for name in names)
+    return f"unnest({arrays}) AS v ({', '.join(names)})"
+
+
+def _pg_copy(
+    connection: Connection, table: Table, rows: list[dict[str, Any]], into: str | None = None
+) -> None:
+    """`COPY` rows (dicts with the same keys) into `table`, or a staging table shaped like it."""
+    names = list(rows[0])
+    raw: Any = connection.connection.dbapi_connection
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY {into or table.name} ({', '.join(names)}) FROM STDIN") as copy,
+    ):
+        copy.set_types([_pg_array_type(table, name)[:-2] for name in names])
         for row in rows:
-            copy.write_row([row[name] for name in _EVENT_COLUMNS])
+            copy.write_row([row[name] for name in names])
+
+
+#: Tenures on their way in; emptied at every commit, so it never outlives a transaction's use.
+_TENURES_IN = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS tenures_in (e164 text, subscriber text, "
+    "carrier_id text, start_at timestamptz, end_at timestamptz) ON COMMIT DELETE ROWS"
+)
+
+
+def _pg_update_numbers(connection: Connection, rows: list[dict[str, Any]]) -> int:
+    """Update locked numbers with one statement, each guarded by its old version; the count."""
+    names = [name for name in rows[0] if name != "old_version"]
+    arrays = ", ".join(f"%s::{_pg_array_type(t.numbers, name)}" for name in names)
+    assignments = ", ".join(f"{name} = v.{name}" for name in names if name != "e164")
+    statement = (
+        f"UPDATE numbers AS n SET {assignments} "
+        f"FROM unnest({arrays}, %s::integer[]) AS v ({', '.join(names)}, old_version) "
+        "WHERE n.e164 = v.e164 AND n.version = v.old_version"
+    )
+    params = tuple([row[name] for row in rows] for name in [*names, "old_version"])
+    return int(connection.exec_driver_sql(statement, params).rowcount)
 
 
 def _number_row(number: Number) -> dict[str, Any]:
