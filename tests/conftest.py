@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from handover.adapters.storage import migrate
@@ -66,6 +66,11 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("postgres_url")
     engine = make_engine(url)
     with engine.begin() as connection:
+        for stray in set(inspect(connection).get_table_names()) - {
+            *metadata.tables,
+            "alembic_version",
+        }:
+            connection.execute(text(f'DROP TABLE "{stray}" CASCADE'))  # left by a benchmark test
         names = ", ".join(table.name for table in metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         connection.execute(text("INSERT INTO log_state (id, size) VALUES (1, 0)"))
