@@ -30,7 +30,7 @@ def _micros(moment: datetime) -> int:
 
 
 class SqliteReportSorter:
-    def __init__(self, directory: str | None = None, cache_mib: int = 64) -> None:
+    def __init__(self, directory: str | None = None, cache_mib: int = 16) -> None:
         handle, self.path = tempfile.mkstemp(
             prefix="handover-ingest-", suffix=".sqlite", dir=directory
         )

@@ -7,7 +7,6 @@ data behind them stays in the erasable store.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ ENTRY_VERSION = 1
 
 def pseudonym(key: bytes, value: str) -> str:
     """A keyed hash of personal data; equal values give equal pseudonyms."""
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, value.encode(), "sha256").hex()
 
 
 def canonical(entry: dict[str, Any]) -> bytes:
@@ -32,22 +31,47 @@ def _instant(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+class EntryWriter:
+    """Builds the entries of one batch of accepted reports from one carrier.
+
+    Shares the work the entries of a batch have in common: the recording time's text and
+    the pseudonyms of numbers and subscribers that recur (a number's reports sort together).
+    """
+
+    def __init__(self, key: bytes, carrier: str, recorded_at: datetime) -> None:
+        self.key, self.carrier = key, carrier
+        self.recorded_at = _instant(recorded_at)
+        self._pseudonyms: dict[str, str] = {}
+
+    def _pseudonym(self, value: str) -> str:
+        found = self._pseudonyms.get(value)
+        if found is None:
+            if len(self._pseudonyms) > 4096:
+                self._pseudonyms.clear()
+            found = self._pseudonyms[value] = pseudonym(self.key, value)
+        return found
+
+    def number_event(self, report: CarrierReport) -> bytes:
+        """The log entry of one accepted lifecycle report."""
+        entry: dict[str, Any] = {
+            "v": ENTRY_VERSION,
+            "type": "number_event",
+            "carrier": self.carrier,
+            "event_id": report.event_id,
+            "number": self._pseudonym(report.number.e164),
+            "event": report.kind.value,
+            "occurred_at": _instant(report.occurred_at),
+            "recorded_at": self.recorded_at,
+        }
+        if report.subscriber is not None:
+            entry["subscriber"] = self._pseudonym(f"{self.carrier}:{report.subscriber}")
+        if report.to_carrier is not None:
+            entry["to_carrier"] = report.to_carrier
+        return canonical(entry)
+
+
 def number_event_entry(
     key: bytes, carrier: str, report: CarrierReport, recorded_at: datetime
 ) -> bytes:
     """The log entry of one accepted lifecycle report."""
-    entry: dict[str, Any] = {
-        "v": ENTRY_VERSION,
-        "type": "number_event",
-        "carrier": carrier,
-        "event_id": report.event_id,
-        "number": pseudonym(key, report.number.e164),
-        "event": report.kind.value,
-        "occurred_at": _instant(report.occurred_at),
-        "recorded_at": _instant(recorded_at),
-    }
-    if report.subscriber is not None:
-        entry["subscriber"] = pseudonym(key, f"{carrier}:{report.subscriber}")
-    if report.to_carrier is not None:
-        entry["to_carrier"] = report.to_carrier
-    return canonical(entry)
+    return EntryWriter(key, carrier, recorded_at).number_event(report)

@@ -46,7 +46,7 @@ def parse_number(text: str, region: str | None = None) -> PhoneNumber:
     return _parse(text.strip(), region.upper() if region else None)
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=100_000)
 def _parse(text: str, region: str | None) -> PhoneNumber:
     if not text:
         raise Rejected(Reason.INVALID_NUMBER, "empty number")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from handover.domain.audit import number_event_entry
+from handover.domain.audit import EntryWriter
 from handover.domain.reports import Outcome
 from handover.services.model import StoredCheckpoint
 from handover.services.ports import UnitOfWork
@@ -56,10 +56,9 @@ def append_accepted(
     uow: UnitOfWork, carrier_id: str, accepted: Sequence[Outcome], recorded_at: datetime
 ) -> int:
     """Log every accepted report in this transaction; the first entry's index."""
+    writer = EntryWriter(uow.log_key, carrier_id, recorded_at)
     entries = [
-        number_event_entry(uow.log_key, carrier_id, outcome.report, recorded_at)
-        for outcome in accepted
-        if outcome.report is not None
+        writer.number_event(outcome.report) for outcome in accepted if outcome.report is not None
     ]
     return uow.log.append(entries, recorded_at)
 

@@ -18,6 +18,16 @@ from handover.services.model import StoredCheckpoint
 from handover.tlog.tree import appended_nodes
 from handover.tlog.verify import leaf_hash
 
+#: PostgreSQL types of the columns appended with binary COPY.
+_PG_TYPES = {
+    "idx": "int8",
+    "level": "int2",
+    "data": "bytea",
+    "leaf_hash": "bytea",
+    "hash": "bytea",
+    "created_at": "timestamptz",
+}
+
 
 def frontier(size: int) -> list[tuple[int, int]]:
     """The complete subtrees that make up a tree of `size` leaves, largest first."""
@@ -71,10 +81,9 @@ class SqlAuditLog:
         if self.is_postgres:
             names = list(rows[0])
             raw: Any = self.connection.connection.dbapi_connection
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy,
-            ):
+            statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                copy.set_types([_PG_TYPES[name] for name in names])
                 for row in rows:
                     copy.write_row([row[name] for name in names])
         else:
