@@ -697,3 +697,96 @@ def test_a_background_refresh_catches_up_within_seconds(
             assert answer["recycled"] is False, answer
     finally:
         app.state.engine.dispose()
+
+
+# -- the fast batch writer equals the per-object one -------------------------------------
+
+MIXED_ITEMS: list[Any] = [
+    {"number": KEPT, "since": CONTRACT},
+    {"number": RECYCLED, "since": CONTRACT},
+    {"number": FROZEN, "since": "2024-01-01T00:00:00Z"},
+    {"number": UNKNOWN, "since": "2024-01-01T12:30:00+08:00"},
+    {"number": FOREIGN, "since": CONTRACT},
+    {"number": KEPT, "since": "2019-06-01"},  # before the carrier's coverage
+    {"number": RECYCLED, "since": "2024-09-21T00:00:00"},  # the second of reassignment
+    {"number": RECYCLED, "since": "2024-09-21T00:00:01"},
+    {"number": RECYCLED, "since": "2024-02-25 00:00:00.999"},  # not canonical: one by one
+    {"number": KEPT, "since": "0001-01-01"},
+    {"number": KEPT, "since": "1960-06-30T23:59:59.5"},  # before the epoch, fraction
+    {"number": "+86 138 1234 5678", "since": CONTRACT},  # not canonical: phonenumbers
+    {"number": "+\uff18\uff16" + RECYCLED[3:], "since": CONTRACT},  # full-width 8 and 6
+    {"number": "008613812345678", "since": CONTRACT},
+    {"number": "13812345678", "since": CONTRACT},  # national: no region
+    {"number": "+86123", "since": CONTRACT},
+    {"number": "not a number", "since": CONTRACT},
+    {"number": "not a number", "since": "not a date"},
+    {"number": KEPT, "since": "22/12/2023"},
+    {"number": KEPT, "since": "2025-02-30"},  # impossible: every date of the chunk one by one
+    {"number": KEPT, "since": "2999-01-01"},
+    {"number": "bad", "since": "2999-01-01"},
+    {"number": KEPT},
+    {"number": KEPT, "since": 20231222},
+    {"since": CONTRACT, "number": KEPT, "extra": None},
+    "nonsense",
+    None,
+    [KEPT, CONTRACT],
+    {"since": CONTRACT, "number": FROZEN},  # keys in another order
+    {"number": 'quote"d\\', "since": "é\u2028"},  # echoed in the error, escaped
+]
+
+
+def _results(text: str, ndjson: bool) -> list[dict[str, Any]]:
+    if ndjson:
+        return [json.loads(line) for line in text.splitlines() if line]
+    body = json.loads(text)
+    errors = sum(1 for r in body["results"] if "error" in r)
+    assert (body["count"], body["answered"], body["errors"]) == (
+        len(body["results"]),
+        len(body["results"]) - errors,
+        errors,
+    )
+    results: list[dict[str, Any]] = body["results"]
+    return results
+
+
+@pytest.mark.usefixtures("histories")
+def test_the_fast_batch_writer_equals_check_many(app: FastAPI, http: TestClient):
+    """`_fast_json` / `_fast_ndjson` (answer arrays straight to JSON) write what
+    `_answer_batch` writes from `check_many`'s objects, item for item, across chunks."""
+    from handover import bootstrap
+    from handover.api import check as api
+
+    index = bootstrap.fresh(app.state.check_index)
+    assert api._in_memory(index)
+    now = datetime.now(UTC).replace(microsecond=123456)
+    items = MIXED_ITEMS * 700  # 21,000 items: three chunks, errors on every one
+    expected = list(api._answer_batch(index, items, None, "someone", now))
+    assert len(expected) == len(items) and expected[0]["checked_at"].endswith("Z")
+    assert _results(api._fast_json(index, items, now).decode(), ndjson=False) == expected
+    streamed = b"".join(api._fast_ndjson(index, items, now)).decode()
+    assert _results(streamed, ndjson=True) == expected
+    assert api._fast_json(index, [], now) == b'{"count":0,"answered":0,"errors":0,"results":[]}'
+
+
+@pytest.mark.usefixtures("histories")
+def test_batch_answers_equal_single_answers(http: TestClient, auth: dict[str, str]):
+    """Over HTTP, each batch answer (JSON and NDJSON) is the single GET's answer or error."""
+    questions = [item for item in MIXED_ITEMS if isinstance(item, dict) and len(item) == 2]
+    questions = [q for q in questions if all(isinstance(v, str) for v in q.values())]
+    body = http.post("/v1/check", json={"items": questions}, headers=auth).json()
+    lines = "".join(json.dumps(q) + "\n" for q in questions)
+    streamed = http.post(
+        "/v1/check", content=lines, headers={**auth, "Content-Type": "application/x-ndjson"}
+    )
+    assert _results(streamed.text, ndjson=True) == body["results"]
+    for i, (question, result) in enumerate(zip(questions, body["results"], strict=True)):
+        single = http.get("/v1/check", params=question, headers=auth)
+        assert result.pop("index") == i
+        if "error" in result:
+            assert single.status_code == 422
+            assert single.json()["code"] == result["error"]["code"], question
+        else:
+            assert single.status_code == 200, single.text
+            answer = single.json()
+            answer.pop("checked_at"), result.pop("checked_at")
+            assert answer == result, question

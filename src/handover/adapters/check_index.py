@@ -146,21 +146,23 @@ def parse_since_seconds(
     bad: dict[int, InvalidQuestion] = {}
     fast_index: list[int] = []
     fast_text: list[str] = []
+    others: list[int] = []
     match = _PLAIN_DATE.fullmatch
     for i, value in enumerate(values):
         if isinstance(value, str) and match(value):
             fast_index.append(i)
             fast_text.append(value[:-1] if value[-1] == "Z" else value)
+        else:
+            others.append(i)
+    one_by_one: Sequence[int] = others
     if fast_text:
         try:
             parsed = np.array(fast_text, dtype="datetime64[s]").astype(np.int64)
             out[fast_index] = parsed
         except ValueError:  # e.g. 2025-02-30: let parse_since say so, one by one
-            fast_index = []
-    fast = set(fast_index)
-    for i, value in enumerate(values):
-        if i in fast:
-            continue
+            one_by_one = range(len(values))
+    for i in one_by_one:
+        value = values[i]
         try:
             moment = parse_since(value)
         except InvalidQuestion as exc:
@@ -366,6 +368,26 @@ class BatchAnswers:
             last or None,
             reassigned or None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResults:
+    """Questions parsed and answered (`NumpyCheckIndex.resolve`): what `check_many` turns
+    into `CheckResult`s, kept as arrays for writers that need no per-answer objects.
+
+    `problems` holds each refused question's `InvalidQuestion` (a bad number, else a bad
+    date, else a future date), by position; the other positions are answered by `answers`
+    about `e164s.get(i)` (when the text was not canonical E.164 or not in the index) or the
+    question's own text, at `since` (epoch seconds; `slow` holds the moments parsed one by
+    one), as of `data_version`.
+    """
+
+    answers: BatchAnswers
+    since: NDArray[np.int64]
+    slow: dict[int, datetime]
+    e164s: dict[int, str]
+    problems: dict[int, InvalidQuestion]
+    data_version: int
 
 
 # -- reading the store ---------------------------------------------------------------------
@@ -648,6 +670,45 @@ class NumpyCheckIndex:
             reassigned_at=reassigned,
         )
 
+    def resolve(
+        self,
+        numbers: Sequence[str],
+        since_values: Sequence[str | date | datetime],
+        now: datetime,
+    ) -> BatchResults:
+        """Parse and answer questions as `services.check.check` would, without per-answer
+        objects: canonical E.164 strings are looked up directly (a number the index holds is
+        valid); the others, and numbers not found, are parsed with `phonenumbers`."""
+        keys = parse_keys(numbers)
+        since, slow, bad_dates = parse_since_seconds(since_values)
+        now_s = seconds(now)
+        result = self.answer_batch(keys, since, now_s)
+        e164s: dict[int, str] = {}
+        problems: dict[int, InvalidQuestion] = {}
+        reparsed: list[int] = []
+        for i in np.flatnonzero(~result.found).tolist():
+            try:
+                e164 = parse_number(numbers[i]).e164
+            except Rejected as exc:
+                problems[i] = InvalidQuestion("invalid_number", exc.detail)
+                continue
+            e164s[i] = e164
+            key = e164_key(e164) or 0
+            if key != keys[i]:
+                keys[i] = key
+                reparsed.append(i)
+        if reparsed:
+            again = self.answer_batch(keys[reparsed], since[reparsed], now_s)
+            for name in BatchAnswers.__dataclass_fields__:
+                getattr(result, name)[reparsed] = getattr(again, name)
+        version = self._snap.seq
+        for i, problem in bad_dates.items():
+            problems.setdefault(i, problem)
+        if result.future.any():
+            for i in np.flatnonzero(result.future).tolist():
+                problems.setdefault(i, InvalidQuestion("future_date", "the date is in the future"))
+        return BatchResults(result, since, slow, e164s, problems, version)
+
     def check_many(
         self,
         questions: Sequence[tuple[str, str | date | datetime]],
@@ -656,38 +717,18 @@ class NumpyCheckIndex:
         """`services.check.check_many` over this index, vectorised; the same results."""
         now = now or datetime.now(UTC)
         numbers = [number for number, _ in questions]
-        keys = parse_keys(numbers)
-        since, slow, bad_dates = parse_since_seconds([value for _, value in questions])
-        result = self.answer_batch(keys, since, seconds(now))
-        e164s: dict[int, str] = {}
-        bad_numbers: dict[int, InvalidQuestion] = {}
-        reparsed: list[int] = []
-        for i in np.flatnonzero(~result.found).tolist():
-            try:
-                e164 = parse_number(numbers[i]).e164
-            except Rejected as exc:
-                bad_numbers[i] = InvalidQuestion("invalid_number", exc.detail)
-                continue
-            e164s[i] = e164
-            key = e164_key(e164) or 0
-            if key != keys[i]:
-                keys[i] = key
-                reparsed.append(i)
-        if reparsed:
-            again = self.answer_batch(keys[reparsed], since[reparsed], seconds(now))
-            for name in BatchAnswers.__dataclass_fields__:
-                getattr(result, name)[reparsed] = getattr(again, name)
-        version = self._snap.seq
-        answers = result.answers()
+        resolved = self.resolve(numbers, [value for _, value in questions], now)
+        problems, e164s, slow = resolved.problems, resolved.e164s, resolved.slow
+        version = resolved.data_version
+        answers = resolved.answers.answers()
         moments: dict[int, datetime] = {}
         out: list[CheckResult | InvalidQuestion] = []
-        for i, (got, second) in enumerate(zip(answers, since.tolist(), strict=True)):
-            problem = bad_numbers.get(i) or bad_dates.get(i)
+        for i, (got, second) in enumerate(zip(answers, resolved.since.tolist(), strict=True)):
+            problem = problems.get(i)
             if problem is not None:
                 out.append(problem)
-            elif got is None:
-                out.append(InvalidQuestion("future_date", "the date is in the future"))
             else:
+                assert got is not None
                 moment = slow.get(i) or moments.get(second)
                 if moment is None:
                     moment = moments[second] = moment_of(second)

@@ -1,9 +1,16 @@
-"""Short-lived bearer tokens: JWT access tokens (RFC 9068 profile) signed with HS256."""
+"""Short-lived bearer tokens: JWT access tokens (RFC 9068 profile) signed with HS256.
+
+Verified tokens are remembered by their text until they expire (a small LRU), so a client
+reusing its token is not re-verified on every request: a token's claims cannot change, and
+an entry is used only while `exp` is still ahead, exactly as the full check would judge it.
+"""
 
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+from collections import OrderedDict
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -13,6 +20,8 @@ from handover.services.access import AccessDenied, Principal
 from handover.services.model import Role
 
 _ALGORITHM = "HS256"
+#: Verified tokens remembered (least recently used forgotten first).
+VERIFIED_CACHE_SIZE = 1024
 
 
 class JwtTokenIssuer:
@@ -20,6 +29,8 @@ class JwtTokenIssuer:
         self.key = OctKey.import_key(secret_key.encode())
         self.issuer = issuer
         self.ttl = ttl_seconds
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def issue(self, principal: Principal) -> tuple[str, int]:
         now = int(time.time())
@@ -42,6 +53,26 @@ class JwtTokenIssuer:
         return token, self.ttl
 
     def verify(self, token: str) -> Principal:
+        """The token's principal; raises `AccessDenied` when it is not valid (now)."""
+        hit = self._verified.get(token)
+        if hit is not None:
+            principal, expires = hit
+            # joserfc refuses a token when exp <= int(now): the same test.
+            if expires > int(time.time()):
+                with self._lock:
+                    if token in self._verified:
+                        self._verified.move_to_end(token)
+                return principal
+            with self._lock:
+                self._verified.pop(token, None)
+        principal, expires = self._verify(token)
+        with self._lock:
+            self._verified[token] = (principal, expires)
+            while len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             decoded = jwt.decode(token, self.key, algorithms=[_ALGORITHM])
             jwt.JWTClaimsRegistry(
@@ -51,11 +82,12 @@ class JwtTokenIssuer:
                 sub={"essential": True},
             ).validate(decoded.claims)
             claims = decoded.claims
-            return Principal(
+            principal = Principal(
                 claims["sub"],
                 Role(claims["role"]),
                 frozenset(claims.get("scope", "").split()),
                 claims.get("carrier"),
             )
+            return principal, float(claims["exp"])
         except (JoseError, KeyError, ValueError) as exc:
             raise AccessDenied(f"invalid access token: {exc}") from None

@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from handover import bootstrap
 from handover.adapters.receipts import InvalidReceipt, ReceiptSigner
@@ -40,12 +41,15 @@ from handover.api.check_schemas import (
 )
 from handover.api.deps import UowFactory, require_scope
 from handover.api.problems import Problem
-from handover.domain.check import Reason, Rnd
+from handover.domain.check import FutureDate, Reason, Rnd, answer, seconds
 from handover.domain.numbers import parse_number
 from handover.domain.rejections import Rejected
 from handover.services.access import AccessDenied, Principal, TokenIssuer
-from handover.services.check import CheckIndex, CheckResult, InvalidQuestion, check
+from handover.services.check import CheckIndex, CheckResult, InvalidQuestion, check, parse_since
 from handover.services.receipts import answer_record, sign_receipt
+
+if TYPE_CHECKING:
+    from handover.adapters.check_index import BatchResults
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +70,20 @@ def _index(request: Request) -> CheckIndex:
     return index
 
 
-def _signer(request: Request) -> ReceiptSigner:
+async def _current_index(request: Request) -> CheckIndex:
+    """`_index` as a dependency: no thread-pool hop unless the store must be read first."""
+    index: CheckIndex = request.app.state.check_index
+    if request.app.state.check_refresh_each_request:
+        await run_in_threadpool(bootstrap.fresh, index)
+    return index
+
+
+async def _signer(request: Request) -> ReceiptSigner:
     signer: ReceiptSigner = request.app.state.receipt_signer
     return signer
 
 
-Index = Annotated[CheckIndex, Depends(_index)]
+Index = Annotated[CheckIndex, Depends(_current_index)]
 Signer = Annotated[ReceiptSigner, Depends(_signer)]
 
 
@@ -117,7 +129,7 @@ def _question_problem(exc: InvalidQuestion) -> Problem:
     response_model_exclude_none=False,
     responses={422: {"description": "Bad number or date, or a date in the future"}},
 )
-def get_check(
+async def get_check(
     principal: Checker,
     index: Index,
     signer: Signer,
@@ -127,15 +139,46 @@ def get_check(
         Query(description="When you last verified the number: ISO 8601 date or date-time (UTC)"),
     ],
     receipt: Annotated[bool, Query(description="Sign a receipt of this answer")] = False,
-) -> JSONResponse:
+) -> Response:
     """Did `number` change hands since `since`? The full answer: CAMARA `recycled`, RND
     `disconnected`/`rnd`, a login `verdict` with its reasons, and the data version."""
     now = _now()
+    in_memory = _in_memory(index)
     try:
-        result = check(index, number, since, now)
+        if in_memory:
+            result = _check_one(index, number, since, now)
+        else:  # the store-reading index: off the event loop
+            result = await run_in_threadpool(check, index, number, since, now)
     except InvalidQuestion as exc:
         raise _question_problem(exc) from None
-    return JSONResponse(_record(result, signer if receipt else None, principal.client_id, now))
+    if receipt:
+        record = await run_in_threadpool(_record, result, signer, principal.client_id, now)
+    else:
+        record = _record(result, None, principal.client_id, now)
+    return Response(orjson.dumps(record), media_type="application/json")
+
+
+def _in_memory(index: CheckIndex) -> bool:
+    """Whether the index answers from memory (no store access): `NumpyCheckIndex`."""
+    return callable(getattr(index, "resolve", None))
+
+
+def _check_one(index: CheckIndex, number: str, since: str, now: datetime) -> CheckResult:
+    """`services.check.check` on an in-memory index, skipping `phonenumbers` for a
+    canonical E.164 number the index holds (as its `check_many` does: the store holds
+    only numbers that parsed to exactly that text)."""
+    from handover.adapters.check_index import e164_key
+
+    facts = index.facts(number) if e164_key(number) is not None else None
+    if facts is None:
+        return check(index, number, since, now)
+    moment = parse_since(since)
+    coverage = index.coverage_start(facts.carrier)
+    try:
+        result = answer(facts, seconds(moment), coverage, seconds(now))
+    except FutureDate:
+        raise InvalidQuestion("future_date", "the date is in the future") from None
+    return CheckResult(number, moment, result, index.data_version)
 
 
 def _item_error(index: int, item: Any, code: str, message: str) -> dict[str, Any]:
@@ -187,17 +230,30 @@ def _too_many(count: int) -> Problem:
     )
 
 
+def _loads(text: bytes) -> Any:
+    """`json.loads`, by `orjson` when it can: it refuses what `json` is lenient about (NaN,
+    lone surrogates, a BOM, huge numbers), and then `json` decides, with its own message."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _parse_ndjson(body: bytes) -> list[Any]:
     items: list[Any] = []
+    append, fast = items.append, orjson.loads
     for line in body.splitlines():
         if not line.strip():
             continue
         if len(items) >= MAX_BATCH_ITEMS:
             raise _too_many(sum(1 for raw in body.splitlines() if raw.strip()))
         try:
-            items.append(json.loads(line))
-        except ValueError as exc:
-            items.append(_Unparsed(str(exc)))
+            append(fast(line))
+        except orjson.JSONDecodeError:
+            try:
+                append(json.loads(line))
+            except ValueError as exc:
+                append(_Unparsed(str(exc)))
     return items
 
 
@@ -210,7 +266,7 @@ class _Unparsed:
 
 def _parse_json(body: bytes) -> tuple[list[Any], bool]:
     try:
-        document = json.loads(body)
+        document = _loads(body)
     except ValueError as exc:
         raise Problem(400, "invalid-json", "The body is not JSON", str(exc)) from None
     if not isinstance(document, dict) or not isinstance(document.get("items"), list):
@@ -265,6 +321,141 @@ def _answer_batch(
     while position < len(items):
         yield errors[position]
         position += 1
+
+
+# -- the batch without per-answer objects --------------------------------------------------
+
+#: Items answered (and, for NDJSON, written) at a time: bounds the working memory.
+BATCH_CHUNK = 10_000
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _split(items: Sequence[Any], start: int) -> tuple[list[int], list[str], list[str], list[str]]:
+    """The well-formed questions among `items` (positions from `start`), and the JSON of
+    each malformed item's error (None where the item is a question)."""
+    positions: list[int] = []
+    numbers: list[str] = []
+    since: list[str] = []
+    texts: list[Any] = [None] * len(items)
+    for offset, item in enumerate(items):
+        if type(item) is dict and len(item) == 2:
+            number, moment = item.get("number"), item.get("since")
+            if type(number) is str and type(moment) is str:
+                positions.append(offset)
+                numbers.append(number)
+                since.append(moment)
+                continue
+        question = item.message if isinstance(item, _Unparsed) else _question(item)
+        if isinstance(question, str):
+            texts[offset] = _dumps(_item_error(start + offset, item, "invalid_item", question))
+        else:
+            positions.append(offset)
+            numbers.append(question[0])
+            since.append(question[1])
+    return positions, numbers, since, texts
+
+
+def _stamps(epoch: Any, none: bool) -> list[str]:
+    """JSON strings of epoch seconds, as `answer_record` writes them (`null` for 0 when
+    `none`): formatted once per distinct value by numpy (years 0001-9999 as datetime)."""
+    import numpy as np
+
+    distinct, where = np.unique(epoch, return_inverse=True)
+    texts = np.datetime_as_string(distinct.astype("datetime64[s]"), unit="s").tolist()
+    table = np.array([f'"{text}Z"' for text in texts], dtype=object)
+    if none and len(distinct) and distinct[0] == 0:
+        table[0] = "null"
+    stamps: list[str] = table[where].tolist()
+    return stamps
+
+
+def _answer_fragments(resolved: BatchResults) -> list[str]:
+    """The `state` ... `reasons` members of each answer's JSON, built once per distinct
+    combination from the domain's own answer object and `answer_record`."""
+    import numpy as np
+
+    a = resolved.answers
+    code = a.state.astype(np.int64)
+    for column, size in ((a.recycled + 1, 3), (a.disconnected + 1, 3), (a.rnd, 3), (a.verdict, 3)):
+        code = code * size + column
+    code = (code * 256 + a.reasons) * 2 + a.future
+    _, first, where = np.unique(code, return_index=True, return_inverse=True)
+    table = []
+    for i in first.tolist():
+        if a.future[i]:
+            table.append("")  # a future date: refused, never written
+            continue
+        record = answer_record(CheckResult("", _SOME_MOMENT, a.answer(i), 0))
+        table.append(_dumps({key: record[key] for key in _ANSWER_KEYS})[1:-1])
+    fragments: list[str] = np.array(table, dtype=object)[where].tolist()
+    return fragments
+
+
+_ANSWER_KEYS = ("state", "recycled", "disconnected", "rnd", "verdict", "reasons")
+_SOME_MOMENT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _fast_texts(
+    index: Any, items: Sequence[Any], start: int, now: datetime
+) -> tuple[list[str], int]:
+    """The JSON of each item's result (`{"index", ...record}` or its error), in order, and
+    how many are errors: the same as `_answer_batch` without receipts, written from the
+    index's answer arrays (`NumpyCheckIndex.resolve`)."""
+    positions, numbers, since, texts = _split(items, start)
+    if not numbers:
+        return texts, len(texts)
+    resolved: BatchResults = index.resolve(numbers, since, now)
+    a = resolved.answers
+    shown = list(numbers)
+    for i, e164 in resolved.e164s.items():
+        shown[i] = e164
+    fragments = _answer_fragments(resolved)
+    moments = _stamps(resolved.since, none=False)
+    last = _stamps(a.last_disconnected, none=True)
+    reassigned = _stamps(a.reassigned_at, none=True)
+    tail = f',"data_version":{resolved.data_version},"checked_at":"{_iso(now)}"}}'
+    problems = resolved.problems
+    for i, (offset, number, moment, fragment, gone, again) in enumerate(
+        zip(positions, shown, moments, fragments, last, reassigned, strict=True)
+    ):
+        if i in problems:
+            problem = problems[i]
+            error = {"number": numbers[i], "since": since[i]}
+            texts[offset] = _dumps(_item_error(start + offset, error, problem.code, str(problem)))
+        else:
+            # `number` is canonical E.164 here ("+" and digits): no escaping needed.
+            texts[offset] = (
+                f'{{"index":{start + offset},"number":"{number}","since":{moment},{fragment},'
+                f'"last_disconnected":{gone},"reassigned_at":{again}{tail}'
+            )
+    return texts, len(texts) - len(positions) + len(problems)
+
+
+def _fast_chunks(
+    index: Any, items: Sequence[Any], now: datetime
+) -> Iterator[tuple[list[str], int]]:
+    for start in range(0, len(items), BATCH_CHUNK):
+        yield _fast_texts(index, items[start : start + BATCH_CHUNK], start, now)
+
+
+def _fast_ndjson(index: Any, items: Sequence[Any], now: datetime) -> Iterator[bytes]:
+    for texts, _ in _fast_chunks(index, items, now):
+        yield ("\n".join(texts) + "\n").encode()
+
+
+def _fast_json(index: Any, items: Sequence[Any], now: datetime) -> bytes:
+    parts: list[bytes] = []
+    count = errors = 0
+    for texts, bad in _fast_chunks(index, items, now):
+        if texts:
+            parts.append(",".join(texts).encode())
+        count += len(texts)
+        errors += bad
+    head = f'{{"count":{count},"answered":{count - errors},"errors":{errors},"results":['
+    return b"".join((head.encode(), b",".join(parts), b"]}"))
 
 
 def _wants_ndjson(request: Request, ndjson_in: bool) -> bool:
@@ -335,6 +526,11 @@ async def post_check(
         receipt = receipt or receipt_in_body
     del body
     now = _now()
+    if not receipt and _in_memory(index):
+        if _wants_ndjson(request, ndjson_in):
+            return StreamingResponse(_fast_ndjson(index, items, now), media_type=NDJSON)
+        content = await run_in_threadpool(_fast_json, index, items, now)
+        return Response(content, media_type="application/json")
     results = _answer_batch(index, items, signer if receipt else None, principal.client_id, now)
     if _wants_ndjson(request, ndjson_in):
         return StreamingResponse(_lines(results), media_type=NDJSON)

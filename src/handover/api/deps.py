@@ -1,8 +1,12 @@
-"""Shared dependencies as `Annotated` aliases: the unit of work and the caller."""
+"""Shared dependencies as `Annotated` aliases: the unit of work and the caller.
+
+They are `async` because they only read `app.state` or verify a token (CPU, cached by the
+issuer): FastAPI would otherwise run each one in the thread pool, a hop per dependency.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,17 +20,17 @@ from handover.services.ports import UnitOfWorkFactory
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /oauth/token")
 
 
-def _uow_factory(request: Request) -> UnitOfWorkFactory:
+async def _uow_factory(request: Request) -> UnitOfWorkFactory:
     factory: UnitOfWorkFactory = request.app.state.uow_factory
     return factory
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _tokens(request: Request) -> TokenIssuer:
+async def _tokens(request: Request) -> TokenIssuer:
     tokens: TokenIssuer = request.app.state.tokens
     return tokens
 
@@ -38,7 +42,7 @@ Tokens = Annotated[TokenIssuer, Depends(_tokens)]
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="handover"'}
 
 
-def _principal(
+async def _principal(
     tokens: Tokens,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -65,8 +69,8 @@ def _principal(
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 
 
-def require_scope(scope: str) -> Callable[[Principal], Principal]:
-    def _check(principal: CurrentPrincipal) -> Principal:
+def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def _check(principal: CurrentPrincipal) -> Principal:
         if scope not in principal.scopes:
             raise Problem(
                 403,
