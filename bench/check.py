@@ -39,9 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,12 +49,13 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import numpy as np
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import generate
+import stores
 from handover.adapters.check_index import NumpyCheckIndex, parse_keys, parse_since_seconds
 from handover.adapters.storage import migrate
 from handover.adapters.storage import tables as t
@@ -117,31 +117,9 @@ def questions(rows: list[dict[str, Any]], seed: int, now: datetime) -> tuple[lis
     return numbers, since
 
 
-@contextmanager
-def fresh_store(kind: str, workdir: Path) -> Iterator[str]:
+def fresh_store(kind: str, workdir: Path) -> AbstractContextManager[str]:
     """An empty, migrated store with carriers cm and cu; removed afterwards."""
-    if kind == "sqlite":
-        path = workdir / f"check-{uuid.uuid4().hex[:8]}.db"
-        url = f"sqlite:///{path}"
-        _prepare(url)
-        try:
-            yield url
-        finally:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"handover_bench_check_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        _prepare(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return stores.temporary_store(kind, pg_url=PG_URL, workdir=workdir, prepare=_prepare)
 
 
 def _prepare(url: str) -> None:

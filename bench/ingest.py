@@ -30,18 +30,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import generate
+import stores
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
 from handover.adapters.storage.uow import SqlUnitOfWork
@@ -62,33 +61,9 @@ class Run:
     summary: dict[str, object]
 
 
-@contextmanager
-def fresh_store(kind: str, workdir: Path) -> Iterator[str]:
+def fresh_store(kind: str, workdir: Path) -> AbstractContextManager[str]:
     """The URL of an empty, migrated store with carriers cm and cu; removed afterwards."""
-    if kind == "sqlite":
-        path = workdir / f"store-{uuid.uuid4().hex[:8]}.db"
-        url = f"sqlite:///{path}"
-        try:
-            _prepare(url)
-            yield url
-        finally:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    if kind != "postgresql":
-        raise SystemExit(f"unknown store {kind!r}: sqlite or postgresql")
-    admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"handover_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        _prepare(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return stores.temporary_store(kind, pg_url=PG_URL, workdir=workdir, prepare=_prepare)
 
 
 def _prepare(url: str) -> None:

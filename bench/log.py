@@ -28,11 +28,9 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -40,10 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, Table, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, Table, select, update
 
-from handover.adapters.storage import migrate
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import stores
 from handover.adapters.storage import tables as t
 from handover.adapters.storage.auditlog import SqlAuditLog
 from handover.adapters.storage.engine import make_engine
@@ -76,33 +75,9 @@ def entry(index: int) -> bytes:
 # -- stores ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def temporary_store(kind: str, pg_url: str = PG_URL) -> Iterator[str]:
+def temporary_store(kind: str, pg_url: str = PG_URL) -> AbstractContextManager[str]:
     """The URL of a fresh, migrated store that is removed afterwards."""
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="handover-bench-") as directory:
-            url = f"sqlite:///{Path(directory) / 'bench.db'}"
-            _migrate(url)
-            yield url
-        return
-    admin = make_engine(pg_url, isolation_level="AUTOCOMMIT")
-    name = f"handover_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-        _migrate(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _migrate(url: str) -> None:
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
+    return stores.temporary_store(kind, pg_url=pg_url)
 
 
 # -- appends ---------------------------------------------------------------------------------
