@@ -405,7 +405,7 @@ def demo(
     port: int = 8000,
     directory: Annotated[Path, typer.Option(help="Where the demo store lives")] = Path("var"),
 ) -> None:
-    """Serve the API on a fresh SQLite store with one carrier and a regulator client."""
+    """Serve the API on a fresh SQLite store with a carrier, a regulator and a platform."""
     import uvicorn
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -417,7 +417,9 @@ def demo(
     uow_factory = _uow_factory()
     with uow_factory() as uow:
         _, carrier = access.register_carrier(uow, "demo-mobile", "Demo Mobile", "CN")
+        uow.carriers.set_coverage("demo-mobile", datetime(2020, 1, 1, tzinfo=UTC))
         regulator = access.register_client(uow, Role.REGULATOR, "Demo regulator")
+        platform = access.register_client(uow, Role.PLATFORM, "Demo platform")
         uow.commit()
     base = f"http://127.0.0.1:{port}"
     out.print(
@@ -427,6 +429,8 @@ def demo(
             secret=carrier.client_secret,
             rid=regulator.client_id,
             rsecret=regulator.client_secret,
+            pid=platform.client_id,
+            psecret=platform.client_secret,
             db=database,
         ),
         highlight=False,
@@ -439,6 +443,8 @@ _DEMO_HELP = """
 
 Carrier [bold]demo-mobile[/] (CN)   client_id {cid}   client_secret {secret}
 Regulator                     client_id {rid}   client_secret {rsecret}
+Platform                      client_id {pid}   client_secret {psecret}
+(demo-mobile's reports cover numbers from 2020-01-01 on)
 
 1. Get a token:
    TOKEN=$(curl -s -u {cid}:{secret} -d grant_type=client_credentials \\
@@ -454,6 +460,10 @@ Regulator                     client_id {rid}   client_secret {rsecret}
 5. Every accepted event is in the audit log. Fetch the first one's receipt and verify it offline:
    curl -s {base}/log/receipts/0 > receipt.tlog-proof
    python -m handover.tlog verify-bundle --key "$(curl -s {base}/log/key)" receipt.tlog-proof
+6. As the platform: did +8613812345678 change hands since the account was bound (2024-06-01)?
+   PTOKEN=$(curl -s -u {pid}:{psecret} -d grant_type=client_credentials \
+           {base}/oauth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+   curl -s -H "Authorization: Bearer $PTOKEN" '{base}/v1/check?number=%2B8613812345678&since=2024-06-01&receipt=true'
 """
 
 
