@@ -57,7 +57,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate
 import stores
 from handover.adapters.check_index import NumpyCheckIndex, parse_keys, parse_since_seconds
-from handover.adapters.storage import migrate
 from handover.adapters.storage import tables as t
 from handover.adapters.storage.engine import make_engine
 from handover.adapters.storage.repositories import _number_from_row, _number_row
@@ -123,16 +122,7 @@ def fresh_store(kind: str, workdir: Path) -> AbstractContextManager[str]:
 
 
 def _prepare(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        migrate.upgrade(engine)
-        with SqlUnitOfWork(engine, b"bench") as uow:
-            for carrier_id, name in (("cm", "China Mobile"), ("cu", "China Unicom")):
-                access.register_carrier(uow, carrier_id, name, "CN")
-                uow.carriers.set_coverage(carrier_id, COVERAGE)
-            uow.commit()
-    finally:
-        engine.dispose()
+    stores.register_carriers(url, COVERAGE)
 
 
 def load(url: str, rows: list[dict[str, Any]]) -> float:

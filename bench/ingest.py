@@ -41,10 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import generate
 import stores
-from handover.adapters.storage import migrate
-from handover.adapters.storage.engine import make_engine
-from handover.adapters.storage.uow import SqlUnitOfWork
-from handover.services import access
 
 PG_URL = os.environ.get("HANDOVER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 HANDOVER = str(Path(sys.executable).parent / "handover")
@@ -67,15 +63,7 @@ def fresh_store(kind: str, workdir: Path) -> AbstractContextManager[str]:
 
 
 def _prepare(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        migrate.upgrade(engine)
-        with SqlUnitOfWork(engine, b"bench") as uow:
-            access.register_carrier(uow, "cm", "China Mobile", "CN")
-            access.register_carrier(uow, "cu", "China Unicom", "CN")
-            uow.commit()
-    finally:
-        engine.dispose()
+    stores.register_carriers(url)
 
 
 def run_ingest(url: str, path: Path, workdir: Path, expected: dict[str, object]) -> Run:

@@ -10,6 +10,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import text
@@ -17,6 +18,8 @@ from sqlalchemy.engine import make_url
 
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
+from handover.adapters.storage.uow import SqlUnitOfWork
+from handover.services import access
 
 PG_URL = os.environ.get("HANDOVER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -60,3 +63,17 @@ def _migrate(url: str, prepare: Callable[[str], None] | None) -> None:
         engine.dispose()
     if prepare is not None:
         prepare(url)
+
+
+def register_carriers(url: str, coverage: datetime | None = None) -> None:
+    """Register the benchmarks' two carriers, cm and cu (China Mobile, China Unicom)."""
+    engine = make_engine(url)
+    try:
+        with SqlUnitOfWork(engine, b"bench") as uow:
+            for carrier_id, name in (("cm", "China Mobile"), ("cu", "China Unicom")):
+                access.register_carrier(uow, carrier_id, name, "CN")
+                if coverage is not None:
+                    uow.carriers.set_coverage(carrier_id, coverage)
+            uow.commit()
+    finally:
+        engine.dispose()
