@@ -14,19 +14,10 @@ from typing import Any
 from sqlalchemy import Connection, Table, select, text, update
 
 from handover.adapters.storage import tables as t
+from handover.adapters.storage.pgbulk import pg_copy
 from handover.services.model import StoredCheckpoint
 from handover.tlog.tree import appended_nodes
 from handover.tlog.verify import leaf_hash
-
-#: PostgreSQL types of the columns appended with binary COPY.
-_PG_TYPES = {
-    "idx": "int8",
-    "level": "int2",
-    "data": "bytea",
-    "leaf_hash": "bytea",
-    "hash": "bytea",
-    "created_at": "timestamptz",
-}
 
 
 def frontier(size: int) -> list[tuple[int, int]]:
@@ -79,13 +70,7 @@ class SqlAuditLog:
         if not rows:
             return
         if self.is_postgres:
-            names = list(rows[0])
-            raw: Any = self.connection.connection.dbapi_connection
-            statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
-            with raw.cursor() as cursor, cursor.copy(statement) as copy:
-                copy.set_types([_PG_TYPES[name] for name in names])
-                for row in rows:
-                    copy.write_row([row[name] for name in names])
+            pg_copy(self.connection, table, rows, binary=True)
         else:
             self.connection.execute(table.insert(), rows)
 

@@ -10,10 +10,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import (
-    BigInteger,
     Connection,
-    DateTime,
-    Integer,
     String,
     Table,
     any_,
@@ -26,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from handover.adapters.storage import tables as t
+from handover.adapters.storage.pgbulk import pg_array_type, pg_copy
 from handover.domain.lifecycle import (
     EventKind,
     Number,
@@ -174,7 +172,7 @@ class SqlNumberRepository:
         try:
             with self.connection.begin_nested():
                 if new and self.is_postgres:
-                    _pg_copy(self.connection, t.numbers, new)
+                    pg_copy(self.connection, t.numbers, new)
                 elif new:
                     self.connection.execute(t.numbers.insert(), new)
         except (IntegrityError, psycopg.IntegrityError) as exc:
@@ -214,7 +212,7 @@ class SqlNumberRepository:
         if self.is_postgres:
             # COPY into a session-private staging table, then one upsert from it.
             self.connection.exec_driver_sql(_TENURES_IN)
-            _pg_copy(self.connection, t.tenures, list(touched.values()), into="tenures_in")
+            pg_copy(self.connection, t.tenures, list(touched.values()), into="tenures_in")
             self.connection.exec_driver_sql(
                 "INSERT INTO tenures (e164, subscriber, carrier_id, start_at, end_at) "
                 "SELECT e164, subscriber, carrier_id, start_at, end_at FROM tenures_in "
@@ -334,43 +332,14 @@ def _copy_events(
             )
 
 
-def _pg_array_type(table: Table, name: str) -> str:
-    """The PostgreSQL array type that carries one column's values in bulk statements."""
-    kind = table.c[name].type
-    if isinstance(kind, t.UtcDateTime | DateTime):
-        return "timestamptz[]"
-    if isinstance(kind, BigInteger):
-        return "bigint[]"
-    if isinstance(kind, Integer):
-        return "integer[]"
-    if isinstance(kind, String):
-        return "text[]"  # not varchar(n)[]: a cast would truncate; the insert checks lengths
-    raise TypeError(f"{table.name}.{name}: no bulk type for {kind!r}")
-
-
 #: COPY types of the event columns (the element types of their bulk arrays).
-_EVENT_TYPES = [_pg_array_type(t.number_events, name)[:-2] for name in _EVENT_COLUMNS]
+_EVENT_TYPES = [pg_array_type(t.number_events, name)[:-2] for name in _EVENT_COLUMNS]
 
 
 def _pg_unnest(table: Table, names: Sequence[str]) -> str:
     """`unnest(%s::text[], ...) AS v (a, ...)`: the rows as one array parameter per column."""
-    arrays = ", ".join(f"%s::{_pg_array_type(table, name)}" for name in names)
+    arrays = ", ".join(f"%s::{pg_array_type(table, name)}" for name in names)
     return f"unnest({arrays}) AS v ({', '.join(names)})"
-
-
-def _pg_copy(
-    connection: Connection, table: Table, rows: list[dict[str, Any]], into: str | None = None
-) -> None:
-    """`COPY` rows (dicts with the same keys) into `table`, or a staging table shaped like it."""
-    names = list(rows[0])
-    raw: Any = connection.connection.dbapi_connection
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY {into or table.name} ({', '.join(names)}) FROM STDIN") as copy,
-    ):
-        copy.set_types([_pg_array_type(table, name)[:-2] for name in names])
-        for row in rows:
-            copy.write_row([row[name] for name in names])
 
 
 #: Tenures on their way in; emptied at every commit, so it never outlives a transaction's use.
@@ -383,7 +352,7 @@ _TENURES_IN = (
 def _pg_update_numbers(connection: Connection, rows: list[dict[str, Any]]) -> int:
     """Update locked numbers with one statement, each guarded by its old version; the count."""
     names = [name for name in rows[0] if name != "old_version"]
-    arrays = ", ".join(f"%s::{_pg_array_type(t.numbers, name)}" for name in names)
+    arrays = ", ".join(f"%s::{pg_array_type(t.numbers, name)}" for name in names)
     assignments = ", ".join(f"{name} = v.{name}" for name in names if name != "e164")
     statement = (
         f"UPDATE numbers AS n SET {assignments} "
