@@ -65,7 +65,6 @@ from handover.domain.check import answer, facts_of, seconds
 from handover.domain.lifecycle import EventKind, LifecycleReport, Number
 from handover.domain.policy import FreezePolicy
 from handover.services import access
-from handover.services.model import Role
 
 PG_URL = os.environ.get("HANDOVER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 HANDOVER = str(Path(sys.executable).parent / "handover")
@@ -286,7 +285,7 @@ def platform_token(url: str, base: str) -> str:
     engine = make_engine(url)
     try:
         with SqlUnitOfWork(engine, b"bench") as uow:
-            credentials = access.register_client(uow, Role.PLATFORM, "bench")
+            _, credentials = access.register_platform(uow, "bench", "bench", "other", "low")
             uow.commit()
     finally:
         engine.dispose()

@@ -163,12 +163,14 @@ def carrier_list() -> None:
 
 @client_app.command("add")
 def client_add(
-    role: Annotated[Role, typer.Option(help="regulator, platform or operator")],
+    role: Annotated[Role, typer.Option(help="regulator or operator")],
     name: Annotated[str, typer.Option(help="Who this client is")],
 ) -> None:
     """Create client credentials for a non-carrier role (shown once)."""
     if role is Role.CARRIER:
         raise fail("carrier credentials come with `handover carrier add`")
+    if role is Role.PLATFORM:
+        raise fail("platform credentials come with `handover platform add`")
     with _uow_factory()() as uow:
         credentials = access.register_client(uow, role, name)
         uow.commit()
@@ -419,7 +421,7 @@ def demo(
         _, carrier = access.register_carrier(uow, "demo-mobile", "Demo Mobile", "CN")
         uow.carriers.set_coverage("demo-mobile", datetime(2020, 1, 1, tzinfo=UTC))
         regulator = access.register_client(uow, Role.REGULATOR, "Demo regulator")
-        platform = access.register_client(uow, Role.PLATFORM, "Demo platform")
+        _, platform = access.register_platform(uow, "demo-pay", "Demo Pay", "payment", "high")
         uow.commit()
     base = f"http://127.0.0.1:{port}"
     out.print(

@@ -73,7 +73,7 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture
 def platform(uow_factory: UnitOfWorkFactory) -> Client:
     with uow_factory() as uow:
-        credentials = access.register_client(uow, Role.PLATFORM, "A platform")
+        _, credentials = access.register_platform(uow, "lender", "A platform", "lending", "high")
         uow.commit()
     return SimpleNamespace(client_id=credentials.client_id, client_secret=credentials.client_secret)
 

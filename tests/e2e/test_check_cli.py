@@ -238,13 +238,12 @@ def test_carrier_add_with_coverage_and_coverage_errors(run: Run) -> None:
 def receipt(histories: None, env: dict[str, str], store_url: str) -> tuple[str, dict]:
     """A receipt from the API (same settings as the CLI: the development receipt key)."""
     from handover.services import access
-    from handover.services.model import Role
 
     settings = Settings(database_url=store_url)
     api = create_app(settings.model_copy(update={"check_refresh_seconds": 0}))
     try:
         with api.state.uow_factory() as uow:
-            credentials = access.register_client(uow, Role.PLATFORM, "platform")
+            _, credentials = access.register_platform(uow, "p", "platform", "other", "low")
             uow.commit()
         with TestClient(api) as http:
             token = http.post(

@@ -47,6 +47,8 @@ class JwtTokenIssuer:
         }
         if principal.carrier_id:
             claims["carrier"] = principal.carrier_id
+        if principal.platform_id:
+            claims["platform"] = principal.platform_id
         token = jwt.encode(
             {"alg": _ALGORITHM, "typ": "at+jwt"}, claims, self.key, algorithms=[_ALGORITHM]
         )
@@ -87,6 +89,7 @@ class JwtTokenIssuer:
                 Role(claims["role"]),
                 frozenset(claims.get("scope", "").split()),
                 claims.get("carrier"),
+                claims.get("platform"),
             )
             return principal, float(claims["exp"])
         except (JoseError, KeyError, ValueError) as exc:

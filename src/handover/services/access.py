@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from handover.domain.platforms import Platform, new_platform
 from handover.services.model import ROLE_SCOPES, Carrier, Client, Role
 from handover.services.ports import UnitOfWork
 
@@ -46,6 +47,7 @@ class Principal:
     role: Role
     scopes: frozenset[str]
     carrier_id: str | None = None
+    platform_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ def register_client(
     name: str,
     *,
     carrier_id: str | None = None,
+    platform_id: str | None = None,
     scopes: frozenset[str] | None = None,
 ) -> IssuedCredentials:
     allowed = ROLE_SCOPES[role]
@@ -97,10 +100,21 @@ def register_client(
         raise InvalidScope(f"{role} clients may hold only {', '.join(sorted(allowed))}")
     if (role is Role.CARRIER) != (carrier_id is not None):
         raise ValueError("carrier clients, and only they, belong to a carrier")
+    if (role is Role.PLATFORM) != (platform_id is not None):
+        raise ValueError("platform clients, and only they, belong to a platform")
     client_id = f"{role.value}-{secrets.token_hex(8)}"
     secret = secrets.token_urlsafe(32)
     uow.clients.add(
-        Client(client_id, hash_secret(secret), role, scopes, name, datetime.now(UTC), carrier_id)
+        Client(
+            client_id,
+            hash_secret(secret),
+            role,
+            scopes,
+            name,
+            datetime.now(UTC),
+            carrier_id,
+            platform_id,
+        )
     )
     return IssuedCredentials(client_id, secret)
 
@@ -116,4 +130,18 @@ def authenticate_client(
     scopes = client.scopes if requested is None else requested
     if not scopes <= client.scopes:
         raise InvalidScope(f"this client may ask only for {' '.join(sorted(client.scopes))}")
-    return Principal(client.client_id, client.role, scopes, client.carrier_id)
+    return Principal(
+        client.client_id, client.role, scopes, client.carrier_id, client.platform_id
+    )
+
+
+def register_platform(
+    uow: UnitOfWork, platform_id: str, name: str, category: str, tier: str
+) -> tuple[Platform, IssuedCredentials]:
+    """Create a platform (a tenant) and its first client credentials (shown once)."""
+    platform = new_platform(platform_id, name, category, tier, datetime.now(UTC))
+    if uow.platforms.get(platform_id) is not None:
+        raise AlreadyExists(f"platform {platform_id!r} already exists")
+    uow.platforms.add(platform)
+    credentials = register_client(uow, Role.PLATFORM, name, platform_id=platform_id)
+    return platform, credentials

@@ -51,6 +51,7 @@ class Client:
     name: str
     created_at: datetime
     carrier_id: str | None = None
+    platform_id: str | None = None
 
 
 class IngestStatus(StrEnum):
@@ -124,3 +125,28 @@ class StoredCheckpoint:
     root_hash: bytes
     note: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPosition:
+    """Where a stream's delivery stands in the outbox, and its retry state."""
+
+    stream_id: str
+    cursor: int
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A SET given up on after the retry limit (or refused by the receiver as malformed)."""
+
+    stream_id: str
+    seq: int
+    jti: str
+    attempts: int
+    error: str
+    dead_at: datetime
+    replay_requested_at: datetime | None = None
+    delivered_at: datetime | None = None

@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
 from handover.domain.lifecycle import Number
+from handover.domain.platforms import Platform
 from handover.domain.reports import CarrierReport, Fingerprint, Outcome
+from handover.domain.signals import SetClaims, Signal
+from handover.domain.streams import SigningAlgorithm, Stream
 from handover.services.model import (
     Carrier,
     Client,
+    DeadLetter,
     Ingest,
     NumberHistory,
     Rejection,
     StoredCheckpoint,
+    StreamPosition,
 )
 
 
@@ -111,6 +117,100 @@ class AuditLogRepository(Protocol):
     def checkpoints(self) -> list[StoredCheckpoint]: ...
 
 
+class PlatformRepository(Protocol):
+    def add(self, platform: Platform) -> None: ...
+
+    def get(self, platform_id: str) -> Platform | None: ...
+
+    def all(self) -> list[Platform]: ...
+
+
+class StreamRepository(Protocol):
+    """Streams, their subjects, and their delivery state (cursor, retries, lease)."""
+
+    def add(self, stream: Stream, cursor: int) -> None: ...
+
+    def get(self, stream_id: str, *, lock: bool = False) -> Stream | None: ...
+
+    def for_platform(self, platform_id: str) -> list[Stream]: ...
+
+    def all(self) -> list[Stream]: ...
+
+    def update(self, stream: Stream) -> None: ...
+
+    def delete(self, stream_id: str) -> None:
+        """The stream with its subjects, acknowledgements and dead letters."""
+
+    def set_subject(self, stream_id: str, subject: str, included: bool) -> None: ...
+
+    def subject_rules(self, stream_id: str) -> dict[str, bool]: ...
+
+    def position(self, stream_id: str) -> StreamPosition | None: ...
+
+    def move_cursor(
+        self,
+        stream_id: str,
+        cursor: int,
+        owner: str | None = None,
+        lease_until: datetime | None = None,
+    ) -> bool:
+        """Set the cursor and clear retries; with `owner`, only while that worker holds
+        the lease, which then runs to `lease_until` (False when the lease was lost)."""
+
+    def claim(
+        self, now: datetime, owner: str, lease_until: datetime, last_seq: int, limit: int
+    ) -> list[Stream]:
+        """Lease enabled push streams with work due (`FOR UPDATE SKIP LOCKED` where the
+        store has it), so concurrent workers take different streams."""
+
+    def retry_later(
+        self, stream_id: str, owner: str, attempts: int, at: datetime, error: str
+    ) -> None: ...
+
+    def release(self, stream_id: str, owner: str) -> None: ...
+
+    def add_dead_letter(self, letter: DeadLetter) -> None: ...
+
+    def dead_letters(self, stream_id: str | None = None) -> list[DeadLetter]: ...
+
+    def request_replay(self, stream_id: str, seq: int | None, now: datetime) -> int:
+        """Mark dead letters for delivery again (all of a stream's when `seq` is None)."""
+
+    def replays(self, stream_id: str) -> list[DeadLetter]: ...
+
+    def replayed(self, stream_id: str, seq: int, now: datetime) -> None: ...
+
+    def add_acks(self, stream_id: str, acks: dict[int, str | None]) -> None:
+        """Poll acknowledgements (`None`) and SET errors above the cursor."""
+
+    def acks(self, stream_id: str) -> dict[int, str | None]: ...
+
+    def drop_acks(self, stream_id: str, through: int) -> None: ...
+
+
+class SignalOutbox(Protocol):
+    def add(self, signals: Sequence[Signal]) -> None:
+        """Append in this transaction. Writers are serialised, so `seq` order is commit
+        order and a reader never skips a signal committed after it read a later one."""
+
+    def last_seq(self) -> int: ...
+
+    def after(
+        self,
+        seq: int,
+        *,
+        stream_id: str,
+        platform_id: str,
+        event_types: Collection[str],
+        limit: int,
+        through: int | None = None,
+    ) -> list[Signal]:
+        """Signals after `seq` (up to `through`) of these types for every stream, for this
+        stream or for this platform, in `seq` order."""
+
+    def get(self, seqs: Collection[int]) -> list[Signal]: ...
+
+
 class UnitOfWork(abc.ABC):
     """One transaction. Leaving the block without `commit()` rolls everything back.
 
@@ -123,6 +223,9 @@ class UnitOfWork(abc.ABC):
     clients: ClientRepository
     ingests: IngestRepository
     log: AuditLogRepository
+    platforms: PlatformRepository
+    streams: StreamRepository
+    signals: SignalOutbox
 
     def __enter__(self) -> Self:
         return self
@@ -161,3 +264,27 @@ class ReportSorter(Protocol):
     def rejections(self) -> Iterator[Rejection]: ...
 
     def close(self) -> None: ...
+
+
+class SetSigner(Protocol):
+    """Signs SETs (compact JWS, `typ: secevent+jwt`) with the current key for an algorithm."""
+
+    def sign(self, claims: SetClaims, algorithm: SigningAlgorithm) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """What a receiver answered to one push (RFC 8935 §2.2/2.3).
+
+    `permanent` means sending the same SET again cannot help (the receiver refused it as
+    malformed, 400); anything else that is not `delivered` is worth a retry.
+    """
+
+    delivered: bool
+    status: int | None = None
+    error: str = ""
+    permanent: bool = False
+
+
+class SetSender(Protocol):
+    def push(self, url: str, authorization: str | None, token: str) -> PushResult: ...

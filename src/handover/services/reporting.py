@@ -26,6 +26,7 @@ from handover.domain.reports import (
     decide,
     parse_report,
 )
+from handover.domain.signals import Signal, signal_for
 from handover.services.audit import append_accepted
 from handover.services.model import Ingest, IngestStatus, Rejection
 from handover.services.ports import (
@@ -394,9 +395,24 @@ def _apply_chunk(
     changed = {outcome.report.number.e164 for outcome in accepted if outcome.report}
     uow.numbers.record(carrier_id, ingest_id, accepted, [numbers[e164] for e164 in changed], now)
     first = append_accepted(uow, carrier_id, accepted, now)
-    return [outcome.logged(first + position) for position, outcome in enumerate(accepted)] + [
-        outcome for outcome in outcomes if outcome.status is not Status.ACCEPTED
-    ]
+    logged = [outcome.logged(first + position) for position, outcome in enumerate(accepted)]
+    uow.signals.add(_signals(logged, now))
+    return logged + [outcome for outcome in outcomes if outcome.status is not Status.ACCEPTED]
+
+
+def _signals(logged: Iterable[Outcome], now: datetime) -> list[Signal]:
+    """The outbox entries for accepted reports, in the same transaction as the reports.
+
+    `txn` names the report's audit-log entry, so a platform can ask for its receipt.
+    """
+    signals = []
+    for outcome in logged:
+        if outcome.event is None:
+            continue
+        signal = signal_for(outcome.event, f"log:{outcome.log_index}")
+        if signal is not None:
+            signals.append(replace(signal, created_at=now))
+    return signals
 
 
 @dataclass(slots=True)

@@ -457,6 +457,7 @@ class SqlClientRepository:
                 scopes=" ".join(sorted(client.scopes)),
                 name=client.name,
                 carrier_id=client.carrier_id,
+                platform_id=client.platform_id,
                 created_at=client.created_at,
             )
         )
@@ -477,6 +478,7 @@ class SqlClientRepository:
             name=row["name"],
             created_at=row["created_at"],
             carrier_id=row["carrier_id"],
+            platform_id=row["platform_id"],
         )
 
 

@@ -75,6 +75,17 @@ clients = Table(
     Column("name", String(200), nullable=False),
     Column("carrier_id", String(64), ForeignKey("carriers.id"), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("platform_id", String(64), ForeignKey("platforms.id"), nullable=True),
+)
+
+platforms = Table(
+    "platforms",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 numbers = Table(
@@ -194,4 +205,82 @@ log_state = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInteger, nullable=False),
+)
+
+# Shared Signals: streams, the outbox they read, and their delivery state.
+streams = Table(
+    "streams",
+    metadata,
+    Column("stream_id", String(64), primary_key=True),
+    Column("platform_id", String(64), ForeignKey("platforms.id"), nullable=False),
+    Column("audience", String(255), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("endpoint_url", Text, nullable=True),
+    Column("authorization_header", Text, nullable=True),
+    Column("events_requested", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("signing_alg", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", Text, nullable=True),
+    Column("min_verification_interval", Integer, nullable=False),
+    Column("last_verification_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    #: Every outbox signal up to here is delivered (push) or acknowledged (poll), or dropped.
+    Column("cursor", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("leased_until", UtcDateTime, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Index("ix_streams_platform", "platform_id"),
+)
+
+#: Subjects added to or removed from a stream (SSF §8.1.3); the default is every subject.
+stream_subjects = Table(
+    "stream_subjects",
+    metadata,
+    Column("stream_id", String(64), ForeignKey("streams.stream_id"), primary_key=True),
+    Column("subject", String(200), primary_key=True),
+    Column("included", Integer, nullable=False),
+)
+
+#: The transactional outbox: one row per signal, written with the change that caused it.
+signals = Table(
+    "signals",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("event_type", String(200), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("txn", String(128), nullable=False),
+    Column("stream_id", String(64), nullable=True),
+    Column("platform_id", String(64), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: Poll acknowledgements above a stream's cursor (receivers may acknowledge out of order).
+poll_acks = Table(
+    "poll_acks",
+    metadata,
+    Column("stream_id", String(64), ForeignKey("streams.stream_id"), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("error", Text, nullable=True),
+)
+
+#: SETs given up on after the retry limit; an operator can inspect and replay them.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("stream_id", String(64), ForeignKey("streams.stream_id"), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("jti", String(64), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("dead_at", UtcDateTime, nullable=False),
+    Column("replay_requested_at", UtcDateTime, nullable=True),
+    Column("delivered_at", UtcDateTime, nullable=True),
 )

@@ -13,6 +13,11 @@ from handover.adapters.storage.repositories import (
     SqlIngestRepository,
     SqlNumberRepository,
 )
+from handover.adapters.storage.signals import (
+    SqlPlatformRepository,
+    SqlSignalOutbox,
+    SqlStreamRepository,
+)
 from handover.services.ports import UnitOfWork
 
 
@@ -30,6 +35,9 @@ class SqlUnitOfWork(UnitOfWork):
         self.clients = SqlClientRepository(self.connection)
         self.ingests = SqlIngestRepository(self.connection)
         self.log = SqlAuditLog(self.connection)
+        self.platforms = SqlPlatformRepository(self.connection)
+        self.streams = SqlStreamRepository(self.connection)
+        self.signals = SqlSignalOutbox(self.connection)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

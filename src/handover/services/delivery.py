@@ -1,0 +1,325 @@
+"""Delivering the outbox: push (RFC 8935) by workers, poll (RFC 8936) on request.
+
+Each stream has a cursor into the outbox. Push workers lease whole streams, so one stream's
+SETs leave in order from one worker at a time, and move the cursor after the receiver's
+202. A worker that dies mid-batch leaves its lease to expire; the next one resends from the
+cursor with the same `jti`s, which receivers drop as repeats. Poll streams move the cursor
+over what the receiver acknowledged; whatever is not acknowledged comes back.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from handover.domain.signals import ALWAYS_DELIVERED, Signal, seq_of, set_claims, set_id
+from handover.domain.streams import DeliveryMethod, Stream, StreamError, StreamStatus
+from handover.services.model import DeadLetter
+from handover.services.ports import SetSender, SetSigner, UnitOfWorkFactory
+
+MAX_POLL_EVENTS = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    #: Signals read from the outbox per query.
+    batch: int = 500
+    #: Attempts at one SET before it goes to the dead letters.
+    retry_limit: int = 12
+    base_delay: float = 1.0
+    max_delay: float = 600.0
+    #: How long a worker holds a stream without renewing; a dead worker's streams wait this.
+    lease_seconds: float = 30.0
+    #: SETs one stream may send in one turn before the worker moves on to others.
+    turn: int = 5_000
+    #: Streams leased per round; each is delivered by one of `workers` threads.
+    workers: int = 16
+
+
+def backoff(attempts: int, policy: DeliveryPolicy, rng: random.Random) -> timedelta:
+    """Exponential backoff with jitter ("equal jitter"): half fixed, half random."""
+    delay = min(policy.max_delay, policy.base_delay * 2 ** max(attempts - 1, 0))
+    return timedelta(seconds=delay / 2 + rng.uniform(0, delay / 2))
+
+
+def wanted_types(stream: Stream) -> set[str]:
+    return set(stream.events_requested) | ALWAYS_DELIVERED
+
+
+def deliverable(signal: Signal, rules: Mapping[str, bool]) -> bool:
+    """Subjects are all included by default (`default_subjects: ALL`) unless removed."""
+    number = signal.subject.get("phone_number")
+    return number is None or rules.get(number, True)
+
+
+@dataclass(slots=True)
+class RoundReport:
+    streams: int = 0
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+@dataclass
+class PushWorker:
+    """One `handover work` process's push delivery; several may run at once."""
+
+    uow_factory: UnitOfWorkFactory
+    signer: SetSigner
+    sender: SetSender
+    issuer: str
+    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    owner: str = field(default_factory=lambda: f"worker-{secrets.token_hex(6)}")
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    rng: random.Random = field(default_factory=random.Random)
+
+    def run_once(self) -> RoundReport:
+        """Lease the streams with work due and deliver them, one thread per stream."""
+        now = self.clock()
+        with self.uow_factory() as uow:
+            last = uow.signals.last_seq()
+            streams = uow.streams.claim(
+                now, self.owner, self._lease_end(), last, self.policy.workers
+            )
+            uow.commit()
+        report = RoundReport(streams=len(streams))
+        if not streams:
+            return report
+        with ThreadPoolExecutor(max_workers=min(len(streams), self.policy.workers)) as pool:
+            for result in pool.map(self.deliver, streams):
+                report.delivered += result.delivered
+                report.failed += result.failed
+                report.dead += result.dead
+        return report
+
+    def deliver(self, stream: Stream) -> RoundReport:
+        """Deliver one leased stream's backlog in order; always gives the lease back."""
+        report = RoundReport(streams=1)
+        try:
+            if self._replay(stream, report):
+                self._send_backlog(stream, report)
+        finally:
+            with self.uow_factory() as uow:
+                uow.streams.release(stream.stream_id, self.owner)
+                uow.commit()
+        return report
+
+    def _lease_end(self) -> datetime:
+        return self.clock() + timedelta(seconds=self.policy.lease_seconds)
+
+    def _send_backlog(self, stream: Stream, report: RoundReport) -> None:
+        types = wanted_types(stream)
+        with self.uow_factory() as uow:
+            position = uow.streams.position(stream.stream_id)
+            rules = uow.streams.subject_rules(stream.stream_id)
+        if position is None:
+            return
+        cursor, attempts = position.cursor, position.attempts
+        sent = 0
+        while sent < self.policy.turn:
+            with self.uow_factory() as uow:
+                last = uow.signals.last_seq()
+                signals = uow.signals.after(
+                    cursor,
+                    stream_id=stream.stream_id,
+                    platform_id=stream.platform_id,
+                    event_types=types,
+                    limit=self.policy.batch,
+                    through=last,
+                )
+            delivered_to = cursor
+            for signal in signals:
+                if deliverable(signal, rules):
+                    outcome = self._push(stream, signal)
+                    if not outcome.delivered:
+                        self._failed(stream, signal, delivered_to, attempts + 1, outcome, report)
+                        return
+                    report.delivered += 1
+                    sent += 1
+                attempts = 0
+                delivered_to = signal.seq
+            if len(signals) < self.policy.batch:
+                delivered_to = last  # everything up to `last` was seen
+            if not self._advance(stream, delivered_to) or len(signals) < self.policy.batch:
+                return
+            cursor = delivered_to
+
+    def _push(self, stream: Stream, signal: Signal) -> _Outcome:
+        claims = set_claims(signal, stream.stream_id, self.issuer, stream.audience, self.clock())
+        token = self.signer.sign(claims, stream.signing_alg)
+        assert stream.delivery.endpoint_url is not None
+        result = self.sender.push(
+            stream.delivery.endpoint_url, stream.delivery.authorization_header, token
+        )
+        return _Outcome(result.delivered, result.permanent, _describe(result.status, result.error))
+
+    def _advance(self, stream: Stream, cursor: int) -> bool:
+        with self.uow_factory() as uow:
+            kept = uow.streams.move_cursor(stream.stream_id, cursor, self.owner, self._lease_end())
+            uow.commit()
+        return kept
+
+    def _failed(
+        self,
+        stream: Stream,
+        signal: Signal,
+        delivered_to: int,
+        attempts: int,
+        outcome: _Outcome,
+        report: RoundReport,
+    ) -> None:
+        """Record a failed push: retry later, or give the SET up to the dead letters."""
+        now = self.clock()
+        with self.uow_factory() as uow:
+            if outcome.permanent or attempts >= self.policy.retry_limit:
+                letter = DeadLetter(
+                    stream.stream_id,
+                    signal.seq,
+                    set_id(stream.stream_id, signal.seq),
+                    attempts,
+                    outcome.error,
+                    now,
+                )
+                uow.streams.add_dead_letter(letter)
+                uow.streams.move_cursor(stream.stream_id, signal.seq, self.owner, self._lease_end())
+                report.dead += 1
+            else:
+                uow.streams.move_cursor(
+                    stream.stream_id, delivered_to, self.owner, self._lease_end()
+                )
+                at = now + backoff(attempts, self.policy, self.rng)
+                uow.streams.retry_later(stream.stream_id, self.owner, attempts, at, outcome.error)
+                report.failed += 1
+            uow.commit()
+
+    def _replay(self, stream: Stream, report: RoundReport) -> bool:
+        """Send dead letters an operator asked to replay; False if the receiver still fails."""
+        with self.uow_factory() as uow:
+            letters = uow.streams.replays(stream.stream_id)
+            signals = {s.seq: s for s in uow.signals.get([letter.seq for letter in letters])}
+        for letter in letters:
+            signal = signals.get(letter.seq)
+            outcome = self._push(stream, signal) if signal else _Outcome(True, False, "")
+            with self.uow_factory() as uow:
+                if outcome.delivered:
+                    uow.streams.replayed(stream.stream_id, letter.seq, self.clock())
+                    report.delivered += 1
+                else:
+                    at = self.clock() + backoff(1, self.policy, self.rng)
+                    uow.streams.retry_later(stream.stream_id, self.owner, 1, at, outcome.error)
+                    report.failed += 1
+                uow.commit()
+            if not outcome.delivered:
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    delivered: bool
+    permanent: bool
+    error: str
+
+
+def _describe(status: int | None, error: str) -> str:
+    return f"HTTP {status}: {error}" if status is not None else error
+
+
+@dataclass(frozen=True, slots=True)
+class PollBatch:
+    sets: dict[str, str]
+    more_available: bool
+
+
+def poll(
+    uow_factory: UnitOfWorkFactory,
+    signer: SetSigner,
+    issuer: str,
+    platform_id: str,
+    stream_id: str,
+    *,
+    max_events: int | None,
+    acks: Sequence[str] = (),
+    errors: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> PollBatch:
+    """One RFC 8936 poll: record acknowledgements, then hand out what is unacknowledged.
+
+    The cursor moves over the acknowledged prefix, so receivers may acknowledge out of
+    order; a SET handed out and not acknowledged is handed out again by the next poll.
+    """
+    limit = MAX_POLL_EVENTS if max_events is None else min(max_events, MAX_POLL_EVENTS)
+    moment = now or datetime.now(UTC)
+    with uow_factory() as uow:
+        stream = uow.streams.get(stream_id, lock=True)
+        if stream is None or stream.platform_id != platform_id:
+            raise StreamError(404, f"no stream {stream_id!r}")
+        if stream.delivery.method is not DeliveryMethod.POLL:
+            raise StreamError(400, "this stream is delivered by push, not poll")
+        position = uow.streams.position(stream_id)
+        assert position is not None
+        received = _acknowledged(stream_id, acks, errors or {}, position.cursor)
+        uow.streams.add_acks(stream_id, received)
+        if stream.status is not StreamStatus.ENABLED:
+            uow.commit()
+            return PollBatch({}, False)
+        done = uow.streams.acks(stream_id)
+        rules = uow.streams.subject_rules(stream_id)
+        last = uow.signals.last_seq()
+        signals = uow.signals.after(
+            position.cursor,
+            stream_id=stream_id,
+            platform_id=platform_id,
+            event_types=wanted_types(stream),
+            limit=limit + len(done) + 1,
+            through=last,
+        )
+        cursor, pending = _walk(signals, done, rules, position.cursor)
+        if len(signals) < limit + len(done) + 1 and not pending:
+            cursor = last
+        if cursor != position.cursor:
+            uow.streams.move_cursor(stream_id, cursor)
+            uow.streams.drop_acks(stream_id, cursor)
+        handed = pending[:limit]
+        sets = {
+            set_id(stream_id, signal.seq): signer.sign(
+                set_claims(signal, stream_id, issuer, stream.audience, moment), stream.signing_alg
+            )
+            for signal in handed
+        }
+        uow.commit()
+    more = len(pending) > limit or len(signals) == limit + len(done) + 1
+    return PollBatch(sets, more and bool(handed))
+
+
+def _acknowledged(
+    stream_id: str, acks: Iterable[str], errors: Mapping[str, str], cursor: int
+) -> dict[int, str | None]:
+    """Our outbox positions among the acknowledged and refused jtis (others are ignored)."""
+    received: dict[int, str | None] = {}
+    for jti, error in [(jti, None) for jti in acks] + list(errors.items()):
+        seq = seq_of(stream_id, jti)
+        if seq is not None and seq > cursor:
+            received[seq] = error
+    return received
+
+
+def _walk(
+    signals: Sequence[Signal],
+    done: Mapping[int, str | None],
+    rules: Mapping[str, bool],
+    cursor: int,
+) -> tuple[int, list[Signal]]:
+    """The new cursor (end of the acknowledged or skipped prefix) and the pending SETs."""
+    pending: list[Signal] = []
+    for signal in signals:
+        settled = signal.seq in done or not deliverable(signal, rules)
+        if settled and not pending:
+            cursor = signal.seq
+        elif not settled:
+            pending.append(signal)
+    return cursor, pending
