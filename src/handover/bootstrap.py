@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from handover.adapters.receipts import ReceiptSigner, load_key
+from handover.adapters.ssf.push import HttpSetSender
+from handover.adapters.ssf.signing import JoseSetSigner, development_signer, load_keys
 from handover.adapters.storage.engine import make_engine
 from handover.adapters.storage.uow import SqlUnitOfWork
 from handover.adapters.tokens import JwtTokenIssuer
 from handover.config import Settings
 from handover.services.check import CheckIndex, CheckResult, InvalidQuestion, StoreIndex
 from handover.services.check import check_many as _check_many
+from handover.services.delivery import DeliveryPolicy, PushWorker
 from handover.services.ports import UnitOfWorkFactory
+from handover.services.streams import Transmitter
 from handover.tlog.verify import Signer, Verifier, sign_note
 
 
@@ -55,6 +61,43 @@ def checkpoint_signer(settings: Settings) -> NoteSigner:
     name = f"{urlsplit(settings.public_url).netloc or 'handover.localhost'}/log"
     key = Ed25519PrivateKey.from_private_bytes(_derived(settings, "log-signer"))
     return NoteSigner(Signer(name, key))
+
+
+def set_signer(settings: Settings) -> JoseSetSigner:
+    """Signs SETs: HANDOVER_SSF_SIGNING_KEYS, or development keys derived from the secret."""
+    if settings.ssf_signing_keys:
+        return load_keys(settings.ssf_signing_keys)
+    cache = Path(settings.spool_dir or tempfile.gettempdir())
+    return development_signer(_derived(settings, "ssf-signer"), cache)
+
+
+def transmitter(settings: Settings) -> Transmitter:
+    base = settings.public_url.rstrip("/")
+    return Transmitter(
+        issuer=base,
+        poll_url=lambda stream_id: f"{base}/ssf/poll/{stream_id}",
+        allow_http=settings.push_over_http,
+    )
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        retry_limit=settings.delivery_retry_limit,
+        base_delay=settings.delivery_base_delay,
+        max_delay=settings.delivery_max_delay,
+        lease_seconds=settings.delivery_lease_seconds,
+        workers=settings.delivery_workers,
+    )
+
+
+def push_worker(settings: Settings, engine: Engine | None = None) -> PushWorker:
+    return PushWorker(
+        uow_factory(settings, engine),
+        set_signer(settings),
+        HttpSetSender(settings.push_timeout_seconds, max_connections=settings.delivery_workers),
+        settings.public_url.rstrip("/"),
+        delivery_policy(settings),
+    )
 
 
 def uow_factory(settings: Settings, engine: Engine | None = None) -> UnitOfWorkFactory:

@@ -28,6 +28,7 @@ from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
 from handover.commands.check import check_command, receipt_app
 from handover.commands.log import log_app
+from handover.commands.ssf import platform_app, ssf_app
 from handover.config import Settings
 from handover.domain.rejections import Rejected
 from handover.services import access, reporting
@@ -55,6 +56,8 @@ app.add_typer(carrier_app, name="carrier")
 app.add_typer(client_app, name="client")
 app.add_typer(ingests_app, name="ingests")
 app.add_typer(log_app, name="log")
+app.add_typer(platform_app, name="platform")
+app.add_typer(ssf_app, name="ssf")
 app.add_typer(receipt_app, name="receipt")
 app.command("check")(check_command)
 
@@ -370,23 +373,37 @@ def history(number: str, as_json: Annotated[bool, typer.Option("--json")] = Fals
 @app.command()
 def work(
     once: Annotated[bool, typer.Option(help="Do one round and exit")] = False,
+    idle: Annotated[float, typer.Option(help="Seconds to wait when nothing is due")] = 0.2,
 ) -> None:
-    """Background work: sign an audit-log checkpoint every HANDOVER_CHECKPOINT_INTERVAL_SECONDS."""
+    """Background work: push SETs to platforms' streams, and sign an audit-log checkpoint
+    every HANDOVER_CHECKPOINT_INTERVAL_SECONDS. Run several for more delivery throughput."""
     import time
 
     from handover.services import audit
 
-    settings = Settings()
     uow_factory = _uow_factory()
+    settings = Settings()
     signer = bootstrap.checkpoint_signer(settings)
+    pusher = bootstrap.push_worker(settings)
+    next_checkpoint = 0.0
     while True:
-        with uow_factory() as uow:
-            signed = audit.sign_checkpoint(uow, signer, datetime.now(UTC))
-            uow.commit()
-        err.print(f"checkpoint: size {signed.size}", highlight=False)
+        if time.monotonic() >= next_checkpoint:
+            with uow_factory() as uow:
+                signed = audit.sign_checkpoint(uow, signer, datetime.now(UTC))
+                uow.commit()
+            err.print(f"checkpoint: size {signed.size}", highlight=False)
+            next_checkpoint = time.monotonic() + settings.checkpoint_interval_seconds
+        report = pusher.run_once()
+        if report.streams:
+            err.print(
+                f"push: {report.streams} stream(s), {report.delivered} delivered, "
+                f"{report.failed} to retry, {report.dead} dead-lettered",
+                highlight=False,
+            )
         if once:
             return
-        time.sleep(settings.checkpoint_interval_seconds)
+        if not report.streams:
+            time.sleep(idle)
 
 
 @app.command()

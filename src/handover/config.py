@@ -43,6 +43,31 @@ class Settings(BaseSettings):
     #: background thread); 0 refreshes it before every answer instead.
     check_refresh_seconds: float = 0.5
 
+    #: Signs SETs: a JWK Set of private keys (JSON, or `@path`), one EC P-256 key at least
+    #: and RSA for streams that ask for RS256; the first key of each algorithm signs. Make one
+    #: with `handover ssf generate-keys`. Derived in development; required in production.
+    ssf_signing_keys: str | None = None
+    #: Accept http push endpoints on loopback hosts; unset means: except in production.
+    ssf_allow_http: bool | None = None
+    #: Push delivery: attempts per SET before it is dead-lettered, the first retry delay
+    #: and the longest one (seconds; exponential with jitter in between).
+    delivery_retry_limit: int = 12
+    delivery_base_delay: float = 1.0
+    delivery_max_delay: float = 600.0
+    #: How long a worker may hold a stream without renewing its lease (seconds).
+    delivery_lease_seconds: float = 30.0
+    #: Streams one worker delivers at once, and how long a receiver may take to answer.
+    delivery_workers: int = 16
+    push_timeout_seconds: float = 5.0
+    #: The longest a poll request without `returnImmediately` waits for events (seconds).
+    poll_wait_seconds: float = 15.0
+
+    @property
+    def push_over_http(self) -> bool:
+        if self.ssf_allow_http is not None:
+            return self.ssf_allow_http
+        return self.environment is not Environment.PRODUCTION
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.environment is Environment.PRODUCTION and (
@@ -64,6 +89,13 @@ class Settings(BaseSettings):
                 "HANDOVER_RECEIPT_KEY (an Ed25519 or P-256 private JWK or PEM) must be set "
                 "in production"
             )
+        if self.environment is Environment.PRODUCTION and not self.ssf_signing_keys:
+            raise ValueError(
+                "HANDOVER_SSF_SIGNING_KEYS (a private JWK Set; `handover ssf generate-keys`) "
+                "must be set in production"
+            )
+        if self.delivery_retry_limit < 1 or self.delivery_workers < 1:
+            raise ValueError("HANDOVER_DELIVERY_RETRY_LIMIT and _WORKERS must be at least 1")
         if not 60 <= self.token_ttl_seconds <= 3600:
             raise ValueError("HANDOVER_TOKEN_TTL_SECONDS must be between 60 and 3600")
         return self

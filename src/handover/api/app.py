@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from handover import __version__, bootstrap
 from handover.adapters.storage.engine import make_engine
-from handover.api import carrier, check, log, numbers, oauth, problems
+from handover.api import carrier, check, log, numbers, oauth, problems, ssf
 from handover.config import Settings
 
 
@@ -41,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.signer = bootstrap.checkpoint_signer(settings)
     app.state.receipt_signer = bootstrap.receipt_signer(settings)
     app.state.check_index = bootstrap.check_index(settings, engine)
+    app.state.set_signer = bootstrap.set_signer(settings)
+    app.state.transmitter = bootstrap.transmitter(settings)
     #: True until the lifespan starts a background refresh of the index (if it has one).
     app.state.check_refresh_each_request = True
     problems.install(app)
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(log.router)
     app.include_router(check.router)
     app.include_router(check.camara)
+    app.include_router(ssf.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from handover.domain.lifecycle import Number
 from handover.domain.platforms import Platform
@@ -270,6 +270,11 @@ class SetSigner(Protocol):
     """Signs SETs (compact JWS, `typ: secevent+jwt`) with the current key for an algorithm."""
 
     def sign(self, claims: SetClaims, algorithm: SigningAlgorithm) -> str: ...
+
+    def algorithms(self) -> list[str]: ...
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys receivers verify with (every configured key, old ones too)."""
 
 
 @dataclass(frozen=True, slots=True)

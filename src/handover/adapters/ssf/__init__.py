@@ -1,0 +1,1 @@
+"""SSF adapters: signing SETs with JOSE keys and pushing them over HTTP."""

@@ -1,0 +1,134 @@
+"""SET signing (RFC 8417 over RFC 7515 compact JWS) with `joserfc`, and the public JWKS.
+
+Keys come as a JWK Set of private keys. The first key of each algorithm signs; the others
+are only published, which is how a key is rotated without breaking receivers: put the new
+key first, keep the old one listed until receivers have verified what it signed, then drop
+it. `kid` is each key's RFC 7638 thumbprint unless the JWK names one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from joserfc import jws
+from joserfc.jwk import ECKey, RSAKey
+
+from handover.domain.signals import SetClaims
+from handover.domain.streams import SigningAlgorithm
+
+SET_TYPE = "secevent+jwt"
+
+
+class InvalidSigningKeys(ValueError):
+    pass
+
+
+def _algorithm(key: ECKey | RSAKey) -> SigningAlgorithm:
+    if isinstance(key, ECKey) and key.curve_name == "P-256":
+        return SigningAlgorithm.ES256
+    if isinstance(key, RSAKey):
+        return SigningAlgorithm.RS256
+    raise InvalidSigningKeys("SET signing keys must be EC P-256 (ES256) or RSA (RS256) keys")
+
+
+def _with_kid(key: ECKey | RSAKey) -> ECKey | RSAKey:
+    if not key.kid:
+        key.ensure_kid()
+    return key
+
+
+class JoseSetSigner:
+    """The services' `SetSigner`, and the source of the transmitter's JWKS."""
+
+    def __init__(self, keys: Iterable[ECKey | RSAKey]) -> None:
+        self.keys = [_with_kid(key) for key in keys]
+        self.current: dict[SigningAlgorithm, ECKey | RSAKey] = {}
+        for key in self.keys:
+            if not key.is_private:
+                raise InvalidSigningKeys(f"key {key.kid} has no private part")
+            self.current.setdefault(_algorithm(key), key)
+        if SigningAlgorithm.ES256 not in self.current:
+            raise InvalidSigningKeys("an ES256 (EC P-256) key is required: it is the default")
+
+    def sign(self, claims: SetClaims, algorithm: SigningAlgorithm) -> str:
+        key = self.current.get(algorithm)
+        if key is None:
+            raise InvalidSigningKeys(f"no {algorithm} key is configured")
+        header = {"alg": algorithm.value, "typ": SET_TYPE, "kid": key.kid}
+        payload = json.dumps(claims.as_dict(), separators=(",", ":"), ensure_ascii=False)
+        return jws.serialize_compact(header, payload, key, algorithms=[algorithm.value])
+
+    def algorithms(self) -> list[str]:
+        return [algorithm.value for algorithm in self.current]
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys, each with `kid`, `use: sig` and `alg`."""
+        return {
+            "keys": [
+                key.as_dict(private=False) | {"use": "sig", "alg": _algorithm(key).value}
+                for key in self.keys
+            ]
+        }
+
+
+def load_keys(text: str) -> JoseSetSigner:
+    """A signer from a JWK Set (JSON) of private keys, or `@path` to a file holding one."""
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text()
+    try:
+        data = json.loads(text)
+        keys: list[ECKey | RSAKey] = []
+        for jwk in data["keys"]:
+            kind = jwk.get("kty")
+            if kind == "EC":
+                keys.append(ECKey.import_key(jwk))
+            elif kind == "RSA":
+                keys.append(RSAKey.import_key(jwk))
+            else:
+                raise InvalidSigningKeys(f"unsupported kty {kind!r}; use EC (P-256) or RSA")
+    except InvalidSigningKeys:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidSigningKeys(f"HANDOVER_SSF_SIGNING_KEYS is not a JWK Set: {exc}") from None
+    return JoseSetSigner(keys)
+
+
+def generate_keys() -> dict[str, Any]:
+    """A fresh private JWK Set (one ES256 and one RS256 key) for HANDOVER_SSF_SIGNING_KEYS."""
+    es = _with_kid(ECKey.import_key(ec.generate_private_key(ec.SECP256R1())))
+    rs = _with_kid(RSAKey.import_key(rsa.generate_private_key(65537, 2048)))
+    return {"keys": [es.as_dict(private=True), rs.as_dict(private=True)]}
+
+
+def development_signer(seed: bytes, cache_dir: Path) -> JoseSetSigner:
+    """Development keys: ES256 derived from `seed`; RS256 generated once and kept in a file
+    named after the seed, so the API and every worker on this machine share it."""
+    scalar = int.from_bytes(seed, "big") % (2**256 - 2**224) + 1
+    es = ECKey.import_key(ec.derive_private_key(scalar, ec.SECP256R1()))
+    path = cache_dir / f"handover-dev-rs256-{seed.hex()[:16]}.pem"
+    return JoseSetSigner([es, RSAKey.import_key(_shared_rsa_pem(path))])
+
+
+def _shared_rsa_pem(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    pem = rsa.generate_private_key(65537, 2048).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()  # another process won the race; its key is the key
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    return pem

@@ -1,0 +1,191 @@
+"""`handover platform ...` and `handover ssf ...`: tenants, streams and dead letters."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from handover import bootstrap
+from handover.adapters.ssf.signing import generate_keys
+from handover.adapters.storage import migrate
+from handover.adapters.storage.engine import make_engine
+from handover.config import Settings
+from handover.domain.platforms import Category, Tier
+from handover.domain.streams import StreamError, StreamStatus
+from handover.services import access, streams
+from handover.services.model import ROLE_SCOPES, Role
+from handover.services.ports import UnitOfWorkFactory
+
+platform_app = typer.Typer(help="Platforms (tenants) and their credentials.", no_args_is_help=True)
+ssf_app = typer.Typer(
+    help="Shared Signals: streams, delivery state, dead letters, keys.", no_args_is_help=True
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def _uow_factory() -> UnitOfWorkFactory:
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    return bootstrap.uow_factory(settings, engine)
+
+
+@platform_app.command("add")
+def platform_add(
+    platform_id: Annotated[str, typer.Option("--id", help="Short id, e.g. alipay")],
+    name: Annotated[str, typer.Option(help="Display name")],
+    category: Annotated[Category, typer.Option(help="What kind of service it is")],
+    tier: Annotated[Tier, typer.Option(help="Value of its accounts: high, medium, low")],
+) -> None:
+    """Register a platform and create its client credentials (the secret is shown once)."""
+    with _uow_factory()() as uow:
+        try:
+            platform, credentials = access.register_platform(
+                uow, platform_id, name, category.value, tier.value
+            )
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        uow.commit()
+    out.print(f"platform:      {platform.id} ({platform.category}, {platform.tier})")
+    out.print(f"client_id:     {credentials.client_id}")
+    out.print(f"client_secret: {credentials.client_secret}  (shown once; store it now)")
+    out.print(f"scopes:        {' '.join(sorted(ROLE_SCOPES[Role.PLATFORM]))}")
+
+
+@platform_app.command("list")
+def platform_list() -> None:
+    """Every registered platform."""
+    with _uow_factory()() as uow:
+        platforms = uow.platforms.all()
+    table = Table("id", "name", "category", "tier", "registered")
+    for platform in platforms:
+        table.add_row(
+            platform.id,
+            platform.name,
+            platform.category,
+            platform.tier,
+            platform.created_at.isoformat(timespec="seconds"),
+        )
+    out.print(table, crop=False)
+
+
+@ssf_app.command("streams")
+def ssf_streams(
+    platform: Annotated[str | None, typer.Option(help="Only this platform's streams")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Streams with their delivery position and retry state."""
+    with _uow_factory()() as uow:
+        found = uow.streams.for_platform(platform) if platform else uow.streams.all()
+        last = uow.signals.last_seq()
+        rows = [(stream, uow.streams.position(stream.stream_id)) for stream in found]
+    records = [
+        {
+            "stream_id": stream.stream_id,
+            "platform": stream.platform_id,
+            "method": stream.delivery.method.name.lower(),
+            "status": stream.status.value,
+            "behind": last - position.cursor if position else None,
+            "attempts": position.attempts if position else 0,
+            "next_attempt_at": (
+                position.next_attempt_at.isoformat()
+                if position and position.next_attempt_at
+                else None
+            ),
+            "last_error": position.last_error if position else None,
+        }
+        for stream, position in rows
+    ]
+    if as_json:
+        out.print_json(json.dumps(records))
+        return
+    table = Table(*records[0].keys()) if records else Table("stream_id")
+    for record in records:
+        table.add_row(*("" if value is None else str(value) for value in record.values()))
+    out.print(table, crop=False)
+
+
+@ssf_app.command("status")
+def ssf_status(
+    stream_id: str,
+    status: Annotated[StreamStatus, typer.Argument(help="enabled, paused or disabled")],
+    reason: Annotated[str | None, typer.Option(help="Told to the receiver")] = None,
+) -> None:
+    """Change a stream's status as Handover's operator (the receiver gets stream-updated)."""
+    body = {"stream_id": stream_id, "status": status.value, "reason": reason}
+    try:
+        stream = streams.set_status(_uow_factory(), None, body)
+    except StreamError as exc:
+        raise _fail(exc.detail) from None
+    out.print(f"{stream.stream_id}: {stream.status}")
+
+
+@ssf_app.command("dead-letters")
+def ssf_dead_letters(
+    stream_id: Annotated[str | None, typer.Option("--stream", help="Only this stream")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """SETs given up on after the retry limit or refused by the receiver."""
+    with _uow_factory()() as uow:
+        letters = uow.streams.dead_letters(stream_id)
+    records = [
+        {
+            "stream_id": letter.stream_id,
+            "seq": letter.seq,
+            "jti": letter.jti,
+            "attempts": letter.attempts,
+            "error": letter.error,
+            "dead_at": letter.dead_at.isoformat(timespec="seconds"),
+            "replay": (
+                "delivered"
+                if letter.delivered_at
+                else "requested"
+                if letter.replay_requested_at
+                else ""
+            ),
+        }
+        for letter in letters
+    ]
+    if as_json:
+        out.print_json(json.dumps(records))
+        return
+    table = Table("stream_id", "seq", "jti", "attempts", "error", "dead_at", "replay")
+    for record in records:
+        table.add_row(*(str(value) for value in record.values()))
+    out.print(table, crop=False)
+
+
+@ssf_app.command("replay")
+def ssf_replay(
+    stream_id: str,
+    seq: Annotated[int | None, typer.Option(help="Only this dead letter (default: all)")] = None,
+) -> None:
+    """Deliver a stream's dead letters again (the next `handover work` round sends them)."""
+    with _uow_factory()() as uow:
+        if uow.streams.get(stream_id) is None:
+            raise _fail(f"no stream {stream_id!r}")
+        count = uow.streams.request_replay(stream_id, seq, datetime.now(UTC))
+        uow.commit()
+    if count == 0:
+        raise _fail("no undelivered dead letters matched")
+    out.print(f"{count} dead letter(s) queued for replay on {stream_id}")
+
+
+@ssf_app.command("generate-keys")
+def ssf_generate_keys() -> None:
+    """Print a new private JWK Set (ES256 + RS256) for HANDOVER_SSF_SIGNING_KEYS."""
+    out.print_json(json.dumps(generate_keys()))
