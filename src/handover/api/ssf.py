@@ -43,7 +43,8 @@ def _problem(error: StreamError) -> Problem:
 def _platform(scope: str) -> Callable[..., Any]:
     check = require_scope(scope)
 
-    async def platform_id(principal: Annotated[Principal, Depends(check)]) -> str:
+    # A default, not `Annotated`: the closure's `check` is not visible to postponed annotations.
+    async def platform_id(principal: Principal = Depends(check)) -> str:
         if principal.platform_id is None:
             raise Problem(403, "ssf", _TITLES[403], "Only platform clients have streams.")
         return principal.platform_id
