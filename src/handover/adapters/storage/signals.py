@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
 
 from handover.adapters.storage import tables as t
+from handover.adapters.storage.pgbulk import pg_copy
 from handover.domain.platforms import Category, Platform, Tier
 from handover.domain.signals import Signal
 from handover.domain.streams import (
@@ -346,22 +347,23 @@ class SqlSignalOutbox:
             lock = text("SELECT pg_advisory_xact_lock(:key)")
             self.connection.execute(lock, {"key": OUTBOX_LOCK})
         now = datetime.now(UTC)
-        self.connection.execute(
-            insert(t.signals),
-            [
-                {
-                    "event_type": signal.event_type,
-                    "subject": json.dumps(signal.subject, separators=(",", ":")),
-                    "payload": json.dumps(signal.payload, separators=(",", ":")),
-                    "occurred_at": signal.occurred_at,
-                    "txn": signal.txn,
-                    "stream_id": signal.stream_id,
-                    "platform_id": signal.platform_id,
-                    "created_at": signal.created_at or now,
-                }
-                for signal in signals
-            ],
-        )
+        rows = [
+            {
+                "event_type": signal.event_type,
+                "subject": json.dumps(signal.subject, separators=(",", ":")),
+                "payload": json.dumps(signal.payload, separators=(",", ":")),
+                "occurred_at": signal.occurred_at,
+                "txn": signal.txn,
+                "stream_id": signal.stream_id,
+                "platform_id": signal.platform_id,
+                "created_at": signal.created_at or now,
+            }
+            for signal in signals
+        ]
+        if self.postgres and len(rows) > 1:
+            pg_copy(self.connection, t.signals, rows)
+        else:
+            self.connection.execute(insert(t.signals), rows)
 
     def last_seq(self) -> int:
         value = self.connection.execute(select(func.max(t.signals.c.seq))).scalar()
