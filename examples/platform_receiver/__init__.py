@@ -1,0 +1,1 @@
+"""An example platform receiving Handover's signals with the `handover.receiver` kit."""
