@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -441,6 +444,7 @@ def demo(
         _, platform = access.register_platform(uow, "demo-pay", "Demo Pay", "payment", "high")
         uow.commit()
     base = f"http://127.0.0.1:{port}"
+    receiver_port = port + 1
     out.print(
         _DEMO_HELP.format(
             base=base,
@@ -451,10 +455,65 @@ def demo(
             pid=platform.client_id,
             psecret=platform.client_secret,
             db=database,
+            receiver=f"http://127.0.0.1:{receiver_port}",
         ),
         highlight=False,
     )
-    uvicorn.run("handover.api.app:create_app", factory=True, host="127.0.0.1", port=port)
+    helpers = _DemoProcesses(base, directory, platform, receiver_port)
+    server = uvicorn.Server(
+        uvicorn.Config("handover.api.app:create_app", factory=True, host="127.0.0.1", port=port)
+    )
+    threading.Thread(target=helpers.start, daemon=True).start()
+    try:
+        server.run()
+    finally:
+        helpers.stop()
+
+
+class _DemoProcesses:
+    """The demo's other processes, started once the API answers: `handover work` (push
+    delivery, checkpoints) and the example platform (examples/platform_receiver), which
+    opens a push stream and receives SETs for real over HTTP."""
+
+    def __init__(
+        self, base: str, directory: Path, platform: access.IssuedCredentials, port: int
+    ) -> None:
+        self.base, self.directory, self.platform, self.port = base, directory, platform, port
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        import httpx
+
+        for _ in range(100):
+            try:
+                httpx.get(f"{self.base}/healthz", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        python = sys.executable
+        self.processes.append(
+            subprocess.Popen([python, "-m", "handover.cli", "work", "--idle", "0.1"])
+        )
+        root = Path(__file__).resolve().parents[2]
+        if not (root / "examples" / "platform_receiver").is_dir():
+            err.print("examples/platform_receiver is not here; the demo runs without it")
+            return
+        receiver_db = self.directory / "receiver.db"
+        receiver_db.unlink(missing_ok=True)
+        command = [python, "-m", "examples.platform_receiver", "--issuer", self.base]
+        command += ["--client-id", self.platform.client_id]
+        command += ["--client-secret", self.platform.client_secret]
+        command += ["--mode", "push", "--port", str(self.port), "--db", str(receiver_db)]
+        self.processes.append(subprocess.Popen(command, cwd=root))
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 _DEMO_HELP = """
@@ -483,8 +542,19 @@ Platform                      client_id {pid}   client_secret {psecret}
    PTOKEN=$(curl -s -u {pid}:{psecret} -d grant_type=client_credentials \
            {base}/oauth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
    curl -s -H "Authorization: Bearer $PTOKEN" '{base}/v1/check?number=%2B8613812345678&since=2024-06-01&receipt=true'
+7. Recycle the number: release it after the freeze and give it to a new subscriber. `handover work`
+   pushes the signed events to the demo platform (examples/platform_receiver on {receiver}),
+   which verifies them; see what it received:
+   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' {base}/v1/carrier/events \
+     -d '{{"events":[{{"event_id":"e3","number":"+8613812345678","event":"released","occurred_at":"2025-06-01"}},
+                    {{"event_id":"e4","number":"+8613812345678","event":"activated","occurred_at":"2025-07-01","subscriber":"sub-2"}}]}}'
+   curl -s {receiver}/received
 """
 
 
 def main() -> None:  # pragma: no cover - console entry
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m handover.cli`
+    main()
