@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -32,6 +31,7 @@ from handover.adapters.storage.engine import make_engine
 from handover.commands.check import check_command, receipt_app
 from handover.commands.log import log_app
 from handover.commands.ssf import platform_app, ssf_app
+from handover.commands.tables import print_table
 from handover.config import Settings
 from handover.domain.rejections import Rejected
 from handover.services import access, reporting
@@ -75,10 +75,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _print_table(table: Table) -> None:
-    """Rich fits tables to the terminal; piped or redirected output keeps every cell whole."""
-    if not out.is_terminal:
-        table.width = Measurement.get(out, out.options.update(max_width=100_000), table).maximum
-    out.print(table, crop=False)
+    print_table(out, table)
 
 
 def _uow_factory(upgrade: bool = True) -> UnitOfWorkFactory:

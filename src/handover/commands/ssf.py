@@ -14,6 +14,7 @@ from handover import bootstrap
 from handover.adapters.ssf.signing import generate_keys
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
+from handover.commands.tables import print_table
 from handover.config import Settings
 from handover.domain.platforms import Category, Tier
 from handover.domain.streams import StreamError, StreamStatus
@@ -80,7 +81,7 @@ def platform_list() -> None:
             platform.tier,
             platform.created_at.isoformat(timespec="seconds"),
         )
-    out.print(table, crop=False)
+    print_table(out, table)
 
 
 @ssf_app.command("streams")
@@ -116,7 +117,7 @@ def ssf_streams(
     table = Table(*records[0].keys()) if records else Table("stream_id")
     for record in records:
         table.add_row(*("" if value is None else str(value) for value in record.values()))
-    out.print(table, crop=False)
+    print_table(out, table)
 
 
 @ssf_app.command("status")
@@ -166,7 +167,7 @@ def ssf_dead_letters(
     table = Table("stream_id", "seq", "jti", "attempts", "error", "dead_at", "replay")
     for record in records:
         table.add_row(*(str(value) for value in record.values()))
-    out.print(table, crop=False)
+    print_table(out, table)
 
 
 @ssf_app.command("replay")
@@ -189,3 +190,31 @@ def ssf_replay(
 def ssf_generate_keys() -> None:
     """Print a new private JWK Set (ES256 + RS256) for HANDOVER_SSF_SIGNING_KEYS."""
     out.print_json(json.dumps(generate_keys()))
+
+
+@ssf_app.command("keys")
+def ssf_keys() -> None:
+    """The SET signing keys: which sign, which are only published, and whether a retired
+    key may be dropped yet (once no stream has SETs outstanding from before the rotation)."""
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    signer = bootstrap.set_signer(settings)
+    current = {key.kid for key in signer.current.values()}
+    with _uow_factory()() as uow:
+        last = uow.signals.last_seq()
+        outstanding = sum(
+            last - position.cursor
+            for stream in uow.streams.all()
+            if (position := uow.streams.position(stream.stream_id)) is not None
+        )
+    table = Table("kid", "alg", "role")
+    for key in signer.jwks()["keys"]:
+        role = "signs" if key["kid"] in current else "published only (retired)"
+        table.add_row(key["kid"], key["alg"], role)
+    print_table(out, table)
+    out.print(
+        f"outstanding SETs across all streams: {outstanding} "
+        "(a retired key can go once this has reached 0 after the rotation)"
+    )
