@@ -120,6 +120,8 @@ class PushWorker:
             return
         cursor, attempts = position.cursor, position.attempts
         sent = 0
+        renew_every = timedelta(seconds=self.policy.lease_seconds / 3)
+        renewed = self.clock()
         while sent < self.policy.turn:
             with self.uow_factory() as uow:
                 last = uow.signals.last_seq()
@@ -142,6 +144,12 @@ class PushWorker:
                     sent += 1
                 attempts = 0
                 delivered_to = signal.seq
+                if self.clock() - renewed >= renew_every:
+                    # A slow receiver must not outlast the lease: another worker would
+                    # take the stream and send out of order.
+                    if not self._advance(stream, delivered_to):
+                        return
+                    renewed = self.clock()
             if len(signals) < self.policy.batch:
                 delivered_to = last  # everything up to `last` was seen
             if not self._advance(stream, delivered_to) or len(signals) < self.policy.batch:
