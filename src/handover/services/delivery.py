@@ -13,7 +13,7 @@ import random
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from handover.domain.signals import ALWAYS_DELIVERED, Signal, seq_of, set_claims, set_id
@@ -100,8 +100,8 @@ class PushWorker:
         """Deliver one leased stream's backlog in order; always gives the lease back."""
         report = RoundReport(streams=1)
         try:
-            if self._replay(stream, report):
-                self._send_backlog(stream, report)
+            self._replay(stream, report)
+            self._send_backlog(stream, report)
         finally:
             with self.uow_factory() as uow:
                 uow.streams.release(stream.stream_id, self.owner)
@@ -204,8 +204,12 @@ class PushWorker:
                 report.failed += 1
             uow.commit()
 
-    def _replay(self, stream: Stream, report: RoundReport) -> bool:
-        """Send dead letters an operator asked to replay; False if the receiver still fails."""
+    def _replay(self, stream: Stream, report: RoundReport) -> None:
+        """Send the dead letters an operator asked to replay, once each.
+
+        One that fails again goes back to the dead letters with its new error (the operator
+        may replay it again); it never holds up the stream's backlog.
+        """
         with self.uow_factory() as uow:
             letters = uow.streams.replays(stream.stream_id)
             signals = {s.seq: s for s in uow.signals.get([letter.seq for letter in letters])}
@@ -217,13 +221,16 @@ class PushWorker:
                     uow.streams.replayed(stream.stream_id, letter.seq, self.clock())
                     report.delivered += 1
                 else:
-                    at = self.clock() + backoff(1, self.policy, self.rng)
-                    uow.streams.retry_later(stream.stream_id, self.owner, 1, at, outcome.error)
-                    report.failed += 1
+                    again = replace(
+                        letter,
+                        attempts=letter.attempts + 1,
+                        error=outcome.error,
+                        dead_at=self.clock(),
+                        replay_requested_at=None,
+                    )
+                    uow.streams.add_dead_letter(again)
+                    report.dead += 1
                 uow.commit()
-            if not outcome.delivered:
-                return False
-        return True
 
 
 @dataclass(frozen=True, slots=True)
