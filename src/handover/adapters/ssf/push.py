@@ -37,7 +37,10 @@ class HttpSetSender:
         if response.status_code == 400:
             err, description = _error(response)
             return PushResult(False, 400, f"{err}: {description}", err in PERMANENT_ERRORS)
-        return PushResult(False, response.status_code, response.reason_phrase or "error")
+        # 413: the receiver will never take a SET this size; sending it again cannot help.
+        permanent = response.status_code == 413
+        reason = response.reason_phrase or "error"
+        return PushResult(False, response.status_code, reason, permanent)
 
     def close(self) -> None:
         self.client.close()
