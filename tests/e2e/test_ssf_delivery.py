@@ -566,17 +566,17 @@ def test_a_replay_the_receiver_refuses_again_goes_back_to_the_dead_letters(
     platform = handover.platform("alipay")
     receiver = platform.receiver()
     stream_id = platform.open_push(receiver)
+    handover.recycle(1)  # before any worker runs, so the refusal is in place first
+    (refused,) = handover.outbox_jtis(stream_id, "alipay")
+    receiver.faults.refuse_jtis.add(refused)  # this SET is refused, every time
     with handover.workers():
-        handover.recycle(1)
-        (refused,) = handover.outbox_jtis(stream_id, "alipay")
-        receiver.faults.refuse_jtis.add(refused)  # this SET is refused, every time
         wait_until(lambda: bool(handover.dead_letters(stream_id)), 20, "a dead letter")
         with handover.uow_factory() as uow:
             assert uow.streams.request_replay(stream_id, None, datetime.now(UTC)) == 1
             uow.commit()
         wait_until(lambda: [a.jti for a in receiver.arrivals].count(refused) >= 2, 20, "the replay")
         handover.recycle(2)
-        wait_for_all(receiver, 2, timeout=5)
+        wait_for_all(receiver, 2, timeout=20)
     later = handover.outbox_jtis(stream_id, "alipay")[1:]
     assert receiver.jtis() == later
     (letter,) = handover.dead_letters(stream_id)

@@ -152,7 +152,7 @@ def set_id(stream_id: str, seq: int) -> str:
 def seq_of(stream_id: str, jti: str) -> int | None:
     """The outbox position a `jti` of this stream names, or None if it is not one of ours."""
     head, _, _ = jti.partition("-")
-    if not head.isdigit() or len(head) > 18:
+    if not (head.isascii() and head.isdigit()) or len(head) > 18:
         return None
     seq = int(head)
     return seq if set_id(stream_id, seq) == jti else None

@@ -269,7 +269,13 @@ def _endpoint(url: Any, allow_http: bool) -> str:
     """A push endpoint: https, or http only to a loopback host when `allow_http`."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL:
         raise StreamError(400, "push delivery needs endpoint_url")
-    parts = urlsplit(url)
+    if any(not c.isprintable() or c.isspace() for c in url):
+        raise StreamError(400, "endpoint_url must be an https URL without spaces or controls")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        raise StreamError(400, "endpoint_url has an invalid port") from None
     if parts.scheme == "https" and parts.hostname:
         return url
     if parts.scheme == "http" and parts.hostname and allow_http and _loopback(parts.hostname):

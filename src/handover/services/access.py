@@ -130,9 +130,7 @@ def authenticate_client(
     scopes = client.scopes if requested is None else requested
     if not scopes <= client.scopes:
         raise InvalidScope(f"this client may ask only for {' '.join(sorted(client.scopes))}")
-    return Principal(
-        client.client_id, client.role, scopes, client.carrier_id, client.platform_id
-    )
+    return Principal(client.client_id, client.role, scopes, client.carrier_id, client.platform_id)
 
 
 def register_platform(

@@ -36,8 +36,10 @@ class DeliveryPolicy:
     lease_seconds: float = 30.0
     #: SETs one stream may send in one turn before the worker moves on to others.
     turn: int = 5_000
-    #: Streams leased per round; each is delivered by one of `workers` threads.
+    #: Threads delivering streams, one stream each at a time.
     workers: int = 16
+    #: The longest `run_once` keeps going while streams still have work due.
+    round_seconds: float = 5.0
 
 
 def backoff(attempts: int, policy: DeliveryPolicy, rng: random.Random) -> timedelta:
@@ -58,10 +60,17 @@ def deliverable(signal: Signal, rules: Mapping[str, bool]) -> bool:
 
 @dataclass(slots=True)
 class RoundReport:
+    #: Stream turns taken (a stream may get several turns in one round).
     streams: int = 0
     delivered: int = 0
     failed: int = 0
     dead: int = 0
+
+    def add(self, other: RoundReport) -> None:
+        self.streams += other.streams
+        self.delivered += other.delivered
+        self.failed += other.failed
+        self.dead += other.dead
 
 
 @dataclass
@@ -76,25 +85,42 @@ class PushWorker:
     owner: str = field(default_factory=lambda: f"worker-{secrets.token_hex(6)}")
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     rng: random.Random = field(default_factory=random.Random)
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def run_once(self) -> RoundReport:
-        """Lease the streams with work due and deliver them, one thread per stream."""
+        """Deliver what is due: `workers` threads each lease one stream at a time until no
+        stream has work due or `round_seconds` have passed (so the caller gets a turn)."""
+        if self._pool is None:
+            # Kept between rounds: the sender's connections live in its threads.
+            self._pool = ThreadPoolExecutor(self.policy.workers, "push")
+        deadline = self.clock() + timedelta(seconds=self.policy.round_seconds)
+        futures = [self._pool.submit(self._drain, deadline) for _ in range(self.policy.workers)]
+        report = RoundReport()
+        for future in futures:
+            report.add(future.result())
+        return report
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _drain(self, deadline: datetime) -> RoundReport:
+        report = RoundReport()
+        while self.clock() < deadline:
+            stream = self._claim()
+            if stream is None:
+                break
+            report.add(self.deliver(stream))
+        return report
+
+    def _claim(self) -> Stream | None:
         now = self.clock()
         with self.uow_factory() as uow:
             last = uow.signals.last_seq()
-            streams = uow.streams.claim(
-                now, self.owner, self._lease_end(), last, self.policy.workers
-            )
+            streams = uow.streams.claim(now, self.owner, self._lease_end(), last, 1)
             uow.commit()
-        report = RoundReport(streams=len(streams))
-        if not streams:
-            return report
-        with ThreadPoolExecutor(max_workers=min(len(streams), self.policy.workers)) as pool:
-            for result in pool.map(self.deliver, streams):
-                report.delivered += result.delivered
-                report.failed += result.failed
-                report.dead += result.dead
-        return report
+        return streams[0] if streams else None
 
     def deliver(self, stream: Stream) -> RoundReport:
         """Deliver one leased stream's backlog in order; always gives the lease back."""
@@ -160,9 +186,12 @@ class PushWorker:
         claims = set_claims(signal, stream.stream_id, self.issuer, stream.audience, self.clock())
         token = self.signer.sign(claims, stream.signing_alg)
         assert stream.delivery.endpoint_url is not None
-        result = self.sender.push(
-            stream.delivery.endpoint_url, stream.delivery.authorization_header, token
-        )
+        try:
+            result = self.sender.push(
+                stream.delivery.endpoint_url, stream.delivery.authorization_header, token
+            )
+        except Exception as exc:  # one receiver's fault must not stop every stream
+            return _Outcome(False, False, f"{type(exc).__name__}: {exc}")
         return _Outcome(result.delivered, result.permanent, _describe(result.status, result.error))
 
     def _advance(self, stream: Stream, cursor: int) -> bool:
