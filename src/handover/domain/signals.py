@@ -9,8 +9,8 @@ signal and what the SET's claims are; signing and sending are adapters' work.
 
 from __future__ import annotations
 
+import hashlib
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -51,8 +51,8 @@ EVENTS_SUPPORTED: tuple[str, ...] = (
 ALWAYS_DELIVERED = frozenset({VERIFICATION, STREAM_UPDATED})
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-#: Namespace of SET ids, so a retransmission of one signal on one stream keeps its `jti`.
-_JTI_NAMESPACE = uuid.UUID("6f1c2d0e-8a53-4c52-9f1e-3f0b1a2c9d47")
+#: Personalises SET ids, so a retransmission of one signal on one stream keeps its `jti`.
+_JTI_KEY = b"handover set id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +146,8 @@ def set_id(stream_id: str, seq: int) -> str:
     It starts with the outbox position so an acknowledgement finds its signal; the rest
     binds it to the stream, so a jti from another stream is never taken for one of ours.
     """
-    return f"{seq}-{uuid.uuid5(_JTI_NAMESPACE, f'{stream_id}/{seq}').hex[:20]}"
+    digest = hashlib.blake2b(f"{stream_id}/{seq}".encode(), digest_size=10, key=_JTI_KEY)
+    return f"{seq}-{digest.hexdigest()}"
 
 
 def seq_of(stream_id: str, jti: str) -> int | None:
@@ -159,12 +160,18 @@ def seq_of(stream_id: str, jti: str) -> int | None:
 
 
 def set_claims(
-    signal: Signal, stream_id: str, issuer: str, audience: str, now: datetime
+    signal: Signal,
+    stream_id: str,
+    issuer: str,
+    audience: str,
+    now: datetime,
+    jti: str | None = None,
 ) -> SetClaims:
+    """The SET for `signal` on one stream; `jti` when the caller has it already."""
     return SetClaims(
         iss=issuer,
         aud=audience,
-        jti=set_id(stream_id, signal.seq),
+        jti=jti or set_id(stream_id, signal.seq),
         iat=_timestamp(now),
         txn=signal.txn,
         sub_id=signal.subject,

@@ -306,12 +306,13 @@ def poll(
             raise StreamError(400, "this stream is delivered by push, not poll")
         position = uow.streams.position(stream_id)
         assert position is not None
+        stored = uow.streams.acks(stream_id)
         received = _acknowledged(stream_id, acks, errors or {}, position.cursor)
-        uow.streams.add_acks(stream_id, received)
         if stream.status is not StreamStatus.ENABLED:
+            uow.streams.add_acks(stream_id, received)
             uow.commit()
             return PollBatch({}, False)
-        done = uow.streams.acks(stream_id)
+        done = stored | received
         rules = uow.streams.subject_rules(stream_id)
         last = uow.signals.last_seq()
         signals = uow.signals.after(
@@ -325,19 +326,24 @@ def poll(
         cursor, pending = _walk(signals, done, rules, position.cursor)
         if len(signals) < limit + len(done) + 1 and not pending:
             cursor = last
+        # Only acknowledgements beyond the new cursor need keeping: in the usual poll
+        # (the last batch acknowledged in order) nothing is written but the cursor.
+        uow.streams.add_acks(
+            stream_id,
+            {seq: error for seq, error in received.items() if seq > cursor and seq not in stored},
+        )
         if cursor != position.cursor:
             uow.streams.move_cursor(stream_id, cursor)
-            uow.streams.drop_acks(stream_id, cursor)
-        handed = pending[:limit]
-        sets = {
-            set_id(stream_id, signal.seq): signer.sign(
-                set_claims(signal, stream_id, issuer, stream.audience, moment), stream.signing_alg
-            )
-            for signal in handed
-        }
+            if any(seq <= cursor for seq in stored):
+                uow.streams.drop_acks(stream_id, cursor)
+        sets = {}
+        for signal in pending[:limit]:
+            jti = set_id(stream_id, signal.seq)
+            claims = set_claims(signal, stream_id, issuer, stream.audience, moment, jti)
+            sets[jti] = signer.sign(claims, stream.signing_alg)
         uow.commit()
     more = len(pending) > limit or len(signals) == limit + len(done) + 1
-    return PollBatch(sets, more and bool(handed))
+    return PollBatch(sets, more and bool(sets))
 
 
 def _acknowledged(
