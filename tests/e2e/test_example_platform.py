@@ -1,0 +1,125 @@
+"""The example platform (examples/platform_receiver) against the real transmitter.
+
+Handover's API runs under uvicorn on loopback with a push worker; two copies of the example
+platform join it, one receiving by push and one by poll, exactly as `./run demo` runs it.
+A carrier recycles a number and both platforms must hold the verified SET.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ssf_servers import UvicornThread, WorkerLoop, free_port, wait_until
+
+from handover.api.app import create_app
+from handover.config import Settings
+from handover.domain.signals import IDENTIFIER_RECYCLED, NUMBER_CANCELLED
+from handover.services import access, reporting
+from handover.services.ports import UnitOfWorkFactory
+
+# The examples live beside src/, outside the installed package.
+sys.path.insert(0, str(Path(__file__).parents[2]))
+from examples.platform_receiver.app import Platform
+from examples.platform_receiver.app import Settings as PlatformSettings
+
+NUMBER = "+8613800138123"
+RECYCLE = [
+    {"event_id": "a", "number": NUMBER, "event": "activated", "occurred_at": "2023-01-10",
+     "subscriber": "first"},
+    {"event_id": "c", "number": NUMBER, "event": "cancelled", "occurred_at": "2023-02-10"},
+    {"event_id": "r", "number": NUMBER, "event": "released", "occurred_at": "2024-02-10"},
+    {"event_id": "b", "number": NUMBER, "event": "activated", "occurred_at": "2025-02-10",
+     "subscriber": "second"},
+]  # fmt: skip
+
+
+@pytest.fixture
+def transmitter(store_url: str, tmp_path: Path) -> Iterator[tuple[Settings, UnitOfWorkFactory]]:
+    port = free_port()
+    settings = Settings(
+        database_url=store_url,
+        environment="test",
+        secret_key="example-platform-test-secret-key-0123456789",
+        public_url=f"http://127.0.0.1:{port}",
+        spool_dir=str(tmp_path),
+        poll_wait_seconds=1,
+        check_refresh_seconds=0,
+    )
+    app = create_app(settings)
+    server = UvicornThread(app, port).start()
+    try:
+        yield settings, app.state.uow_factory
+    finally:
+        server.stop()
+        app.state.engine.dispose()
+
+
+def join(uow_factory: UnitOfWorkFactory, platform_id: str) -> access.IssuedCredentials:
+    with uow_factory() as uow:
+        _, credentials = access.register_platform(
+            uow, platform_id, platform_id.title(), "lending", "high"
+        )
+        uow.commit()
+    return credentials
+
+
+def received(platform: Platform) -> list[dict[str, Any]]:
+    """What the example serves at `GET /received` (push mode has an HTTP server)."""
+    if platform.url:
+        found: list[dict[str, Any]] = httpx.get(f"{platform.url}/received").json()
+        return found
+    return platform.events.all()
+
+
+def test_the_example_platform_receives_by_push_and_by_poll(
+    transmitter: tuple[Settings, UnitOfWorkFactory], tmp_path: Path
+) -> None:
+    settings, uow_factory = transmitter
+    with uow_factory() as uow:
+        access.register_carrier(uow, "cm", "CM", "CN")
+        uow.commit()
+    platforms = []
+    for mode in ("push", "poll"):
+        credentials = join(uow_factory, f"{mode}-lender")
+        platforms.append(
+            Platform(
+                PlatformSettings(
+                    issuer=settings.public_url,
+                    client_id=credentials.client_id,
+                    client_secret=credentials.client_secret,
+                    mode=mode,  # type: ignore[arg-type]
+                    db=tmp_path / f"{mode}.db",
+                    poll_interval=0.1,
+                ),
+                out=lambda line: None,
+            )
+        )
+    with WorkerLoop(settings):
+        for platform in platforms:
+            platform.start()
+        try:
+            reporting.report_events(uow_factory, "cm", RECYCLE)
+            for platform in platforms:
+                wait_until(
+                    lambda p=platform: any(  # type: ignore[misc]
+                        row["event_type"] == IDENTIFIER_RECYCLED for row in received(p)
+                    ),
+                    20,
+                    f"the {platform.settings.mode} platform to hold the recycled SET",
+                )
+            for platform in platforms:
+                types = [row["event_type"] for row in received(platform)]
+                assert types.count(IDENTIFIER_RECYCLED) == 1
+                assert types.count(NUMBER_CANCELLED) == 1
+                numbers = {row["phone_number"] for row in received(platform)} - {None}
+                assert numbers == {NUMBER}
+        finally:
+            for platform in platforms:
+                platform.stop()
+    with uow_factory() as uow:
+        assert uow.streams.all() == [], "the example deletes its stream when it stops"
