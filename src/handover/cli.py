@@ -26,9 +26,8 @@ from rich.table import Column, Table
 
 from handover import bootstrap
 from handover.adapters.staging import SqliteReportSorter
-from handover.adapters.storage import migrate
-from handover.adapters.storage.engine import make_engine
 from handover.commands.check import check_command, receipt_app
+from handover.commands.context import err, fail, uow_factory
 from handover.commands.log import log_app
 from handover.commands.ssf import platform_app, ssf_app
 from handover.commands.tables import print_table
@@ -39,7 +38,6 @@ from handover.services.access import Principal
 from handover.services.check import InvalidQuestion, parse_since
 from handover.services.history import number_history
 from handover.services.model import ROLE_SCOPES, Ingest, Role
-from handover.services.ports import UnitOfWorkFactory
 
 app = typer.Typer(
     help="Handover: a clearinghouse for numbers that change hands.",
@@ -65,34 +63,17 @@ app.add_typer(receipt_app, name="receipt")
 app.command("check")(check_command)
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole
 _OPERATOR = Principal("cli", Role.OPERATOR, ROLE_SCOPES[Role.OPERATOR])
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 def _print_table(table: Table) -> None:
     print_table(out, table)
 
 
-def _uow_factory(upgrade: bool = True) -> UnitOfWorkFactory:
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    engine = make_engine(settings.database_url)
-    if upgrade:
-        migrate.upgrade(engine)
-    return bootstrap.uow_factory(settings, engine)
-
-
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration to HANDOVER_DATABASE_URL (default ./handover.db)."""
-    _uow_factory(upgrade=True)
+    uow_factory(upgrade=True)
     out.print("store is at the newest schema")
 
 
@@ -110,7 +91,7 @@ def carrier_add(
 ) -> None:
     """Register a carrier and print its client credentials (shown once)."""
     start = _coverage(coverage_start) if coverage_start is not None else None
-    with _uow_factory()() as uow:
+    with uow_factory()() as uow:
         try:
             carrier, credentials = access.register_carrier(uow, carrier_id, name, country)
         except ValueError as exc:
@@ -145,7 +126,7 @@ def carrier_coverage(
     """Set from when a carrier's reports are complete; checks about earlier dates answer
     `no_data` (CAMARA: SERVICE_NOT_APPLICABLE)."""
     moment = _coverage(start)
-    with _uow_factory()() as uow:
+    with uow_factory()() as uow:
         if uow.carriers.get(carrier_id) is None:
             raise fail(f"carrier {carrier_id!r} is not registered (see `handover carrier list`)")
         uow.carriers.set_coverage(carrier_id, moment)
@@ -156,7 +137,7 @@ def carrier_coverage(
 @carrier_app.command("list")
 def carrier_list() -> None:
     """List registered carriers."""
-    with _uow_factory()() as uow:
+    with uow_factory()() as uow:
         carriers = uow.carriers.all()
     table = Table("id", "name", "country", "registered")
     for carrier in carriers:
@@ -174,7 +155,7 @@ def client_add(
         raise fail("carrier credentials come with `handover carrier add`")
     if role is Role.PLATFORM:
         raise fail("platform credentials come with `handover platform add`")
-    with _uow_factory()() as uow:
+    with uow_factory()() as uow:
         credentials = access.register_client(uow, role, name)
         uow.commit()
     out.print(f"client_id:     {credentials.client_id}")
@@ -196,8 +177,8 @@ def ingest(
     """Apply a carrier's lifecycle file; every row is accepted, a duplicate or rejected."""
     if not file.is_file():
         raise fail(f"{file}: no such file")
-    uow_factory = _uow_factory()
-    with uow_factory() as uow:
+    open_store = uow_factory()
+    with open_store() as uow:
         found = uow.carriers.get(carrier)
     if found is None:
         raise fail(f"carrier {carrier!r} is not registered (see `handover carrier list`)")
@@ -223,7 +204,7 @@ def ingest(
         with file.open("rb") as lines:
             try:
                 result = reporting.ingest_file(
-                    uow_factory,
+                    open_store,
                     SqliteReportSorter(os.environ.get("HANDOVER_SPOOL_DIR")),
                     carrier,
                     lines,
@@ -260,7 +241,7 @@ def ingests_list(
     limit: int = 20,
 ) -> None:
     """The most recent ingests with their summaries."""
-    with _uow_factory()() as uow:
+    with uow_factory()() as uow:
         ingests = uow.ingests.recent(carrier, limit)
     table = Table(
         Column("id", no_wrap=True, min_width=36),  # needed whole for `ingests show`
@@ -295,8 +276,8 @@ def ingests_show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One ingest's summary, and with --rejections every rejected row (line, reason)."""
-    uow_factory = _uow_factory()
-    with uow_factory() as uow:
+    open_store = uow_factory()
+    with open_store() as uow:
         found = uow.ingests.get(ingest_id)
     if found is None:
         raise fail(f"no ingest {ingest_id!r}")
@@ -305,7 +286,7 @@ def ingests_show(
         return
     after = 0
     while True:
-        with uow_factory() as uow:
+        with open_store() as uow:
             page = uow.ingests.rejections(ingest_id, after, 10_000)
         for row in page:
             record = {
@@ -326,7 +307,7 @@ def ingests_show(
 @app.command()
 def history(number: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A number's state, tenures and events (operator view)."""
-    with _uow_factory()() as uow:
+    with uow_factory()() as uow:
         try:
             found = number_history(uow, number, _OPERATOR)
         except Rejected as exc:
@@ -381,14 +362,14 @@ def work(
 
     from handover.services import audit
 
-    uow_factory = _uow_factory()
+    open_store = uow_factory()
     settings = Settings()
     signer = bootstrap.checkpoint_signer(settings)
     pusher = bootstrap.push_worker(settings)
     next_checkpoint = 0.0
     while True:
         if time.monotonic() >= next_checkpoint:
-            with uow_factory() as uow:
+            with open_store() as uow:
                 signed = audit.sign_checkpoint(uow, signer, datetime.now(UTC))
                 uow.commit()
             err.print(f"checkpoint: size {signed.size}", highlight=False)
@@ -415,7 +396,7 @@ def serve(
     """Serve the HTTP API (migrating the store first)."""
     import uvicorn
 
-    _uow_factory()
+    uow_factory()
     uvicorn.run("handover.api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
@@ -433,8 +414,8 @@ def demo(
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     os.environ["HANDOVER_DATABASE_URL"] = f"sqlite:///{database.resolve()}"
     os.environ.setdefault("HANDOVER_PUBLIC_URL", f"http://127.0.0.1:{port}")
-    uow_factory = _uow_factory()
-    with uow_factory() as uow:
+    open_store = uow_factory()
+    with open_store() as uow:
         _, carrier = access.register_carrier(uow, "demo-mobile", "Demo Mobile", "CN")
         uow.carriers.set_coverage("demo-mobile", datetime(2020, 1, 1, tzinfo=UTC))
         regulator = access.register_client(uow, Role.REGULATOR, "Demo regulator")

@@ -25,8 +25,7 @@ from sqlalchemy import Engine
 
 from handover import bootstrap
 from handover.adapters import receipts
-from handover.adapters.storage import migrate
-from handover.adapters.storage.engine import make_engine
+from handover.commands.context import fail, settings, store
 from handover.config import Settings
 from handover.services.check import CheckResult, InvalidQuestion, check
 from handover.services.receipts import answer_record
@@ -52,19 +51,9 @@ RESULT_COLUMNS = (
 )
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
 def _context() -> tuple[Settings, Engine]:
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    return settings, engine
+    current = settings()
+    return current, store(current)
 
 
 def _is_file(path: Path) -> bool:
@@ -130,11 +119,11 @@ def check_command(
         _check_file(path, since, since_column, number_column, out_path)
         return
     if path.suffix.lower() in (".csv", ".txt") or "/" in target:
-        raise _fail(f"{target}: no such file")
+        raise fail(f"{target}: no such file")
     if since is None:
-        raise _fail("--since DATE is needed to check one number")
+        raise fail("--since DATE is needed to check one number")
     if since_column is not None or out_path is not None:
-        raise _fail("--since-column and --out are for a FILE of questions")
+        raise fail("--since-column and --out are for a FILE of questions")
     _check_one(target, since, as_json)
 
 
@@ -146,7 +135,7 @@ def _check_one(number: str, since: str, as_json: bool) -> None:
         try:
             result = check(index, number, since, now)
         except InvalidQuestion as exc:
-            raise _fail(f"{exc.code}: {exc}") from None
+            raise fail(f"{exc.code}: {exc}") from None
     finally:
         engine.dispose()
     record = answer_record(result)
@@ -193,11 +182,11 @@ def _check_file(
     out_path: Path | None,
 ) -> None:
     if out_path is None:
-        raise _fail("--out results.csv is needed for a file ('-' for standard output)")
+        raise fail("--out results.csv is needed for a file ('-' for standard output)")
     if (since is None) == (since_column is None):
-        raise _fail("give either --since-column COLUMN or one --since DATE for every row")
+        raise fail("give either --since-column COLUMN or one --since DATE for every row")
     if out_path != Path("-") and out_path.resolve() == path.resolve():
-        raise _fail("--out must not be the input file")
+        raise fail("--out must not be the input file")
     settings, engine = _context()
     counts: Counter[str] = Counter()
     try:
@@ -219,11 +208,11 @@ def _check_file(
             try:
                 header = next(reader)
             except StopIteration:
-                raise _fail(f"{path}: the file is empty") from None
+                raise fail(f"{path}: the file is empty") from None
             columns = {name.strip(): i for i, name in enumerate(header)}
             for name in (number_column, since_column):
                 if name is not None and name not in columns:
-                    raise _fail(
+                    raise fail(
                         f"{path}: no column {name!r} (columns: {', '.join(columns) or 'none'})"
                     )
             n = columns[number_column]
@@ -257,9 +246,9 @@ def _check_file(
                 if target is not sys.stdout:
                     target.close()
     except UnicodeDecodeError as exc:
-        raise _fail(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise fail(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
-        raise _fail(f"{path}: not a readable CSV file ({exc})") from None
+        raise fail(f"{path}: not a readable CSV file ({exc})") from None
     finally:
         engine.dispose()
     summary = ", ".join(f"{count:,} {name}" for name, count in sorted(counts.items()))
@@ -287,9 +276,9 @@ def _read_receipt(value: str) -> str:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise _fail(f"{path}: {exc}") from None
+            raise fail(f"{path}: {exc}") from None
     elif value.count(".") != 2:
-        raise _fail(f"{value}: neither a file nor a compact JWS")
+        raise fail(f"{value}: neither a file nor a compact JWS")
     text = text.strip()
     if text.startswith("{"):  # a saved answer from GET /v1/check?receipt=true
         try:
@@ -297,18 +286,14 @@ def _read_receipt(value: str) -> str:
         except (ValueError, AttributeError):
             found = None
         if not isinstance(found, str):
-            raise _fail(f"{value}: JSON without a `receipt`")
+            raise fail(f"{value}: JSON without a `receipt`")
         text = found
     return text
 
 
 def _read_jwks(source: str | None) -> dict[str, Any]:
     if source is None:
-        try:
-            settings = Settings()
-        except ValueError as exc:
-            raise _fail(str(exc)) from None
-        return bootstrap.receipt_signer(settings).jwks()
+        return bootstrap.receipt_signer(settings()).jwks()
     try:
         if source.startswith(("http://", "https://")):
             import httpx
@@ -319,11 +304,11 @@ def _read_jwks(source: str | None) -> dict[str, Any]:
         else:
             document = json.loads(Path(source).read_text(encoding="utf-8"))
     except Exception as exc:
-        raise _fail(f"cannot read the key set {source}: {exc}") from None
+        raise fail(f"cannot read the key set {source}: {exc}") from None
     if isinstance(document, dict) and "kty" in document:
         document = {"keys": [document]}  # a single JWK
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise _fail(f"{source}: not a JWK Set")
+        raise fail(f"{source}: not a JWK Set")
     return document
 
 

@@ -10,8 +10,7 @@ import typer
 from rich.console import Console
 
 from handover import bootstrap
-from handover.adapters.storage import migrate
-from handover.adapters.storage.engine import make_engine
+from handover.commands.context import settings, store
 from handover.config import Settings
 from handover.services import audit
 from handover.services.ports import UnitOfWorkFactory
@@ -24,14 +23,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _context() -> tuple[Settings, UnitOfWorkFactory]:
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    return settings, bootstrap.uow_factory(settings, engine)
+    current = settings()
+    return current, bootstrap.uow_factory(current, store(current))
 
 
 def _verifier(key: str | None, settings: Settings) -> Verifier:

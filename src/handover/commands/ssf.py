@@ -12,15 +12,12 @@ from rich.table import Table
 
 from handover import bootstrap
 from handover.adapters.ssf.signing import generate_keys
-from handover.adapters.storage import migrate
-from handover.adapters.storage.engine import make_engine
+from handover.commands.context import fail, settings, uow_factory
 from handover.commands.tables import print_table
-from handover.config import Settings
 from handover.domain.platforms import Category, Tier
 from handover.domain.streams import StreamError, StreamStatus
 from handover.services import access, streams
 from handover.services.model import ROLE_SCOPES, Role
-from handover.services.ports import UnitOfWorkFactory
 
 platform_app = typer.Typer(help="Platforms (tenants) and their credentials.", no_args_is_help=True)
 ssf_app = typer.Typer(
@@ -28,21 +25,6 @@ ssf_app = typer.Typer(
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(2)
-
-
-def _uow_factory() -> UnitOfWorkFactory:
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    return bootstrap.uow_factory(settings, engine)
 
 
 @platform_app.command("add")
@@ -53,13 +35,13 @@ def platform_add(
     tier: Annotated[Tier, typer.Option(help="Value of its accounts: high, medium, low")],
 ) -> None:
     """Register a platform and create its client credentials (the secret is shown once)."""
-    with _uow_factory()() as uow:
+    with uow_factory()() as uow:
         try:
             platform, credentials = access.register_platform(
                 uow, platform_id, name, category.value, tier.value
             )
         except ValueError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         uow.commit()
     out.print(f"platform:      {platform.id} ({platform.category}, {platform.tier})")
     out.print(f"client_id:     {credentials.client_id}")
@@ -70,7 +52,7 @@ def platform_add(
 @platform_app.command("list")
 def platform_list() -> None:
     """Every registered platform."""
-    with _uow_factory()() as uow:
+    with uow_factory()() as uow:
         platforms = uow.platforms.all()
     table = Table("id", "name", "category", "tier", "registered")
     for platform in platforms:
@@ -90,7 +72,7 @@ def ssf_streams(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Streams with their delivery position and retry state."""
-    with _uow_factory()() as uow:
+    with uow_factory()() as uow:
         found = uow.streams.for_platform(platform) if platform else uow.streams.all()
         last = uow.signals.last_seq()
         rows = [(stream, uow.streams.position(stream.stream_id)) for stream in found]
@@ -129,9 +111,9 @@ def ssf_status(
     """Change a stream's status as Handover's operator (the receiver gets stream-updated)."""
     body = {"stream_id": stream_id, "status": status.value, "reason": reason}
     try:
-        stream = streams.set_status(_uow_factory(), None, body)
+        stream = streams.set_status(uow_factory(), None, body)
     except StreamError as exc:
-        raise _fail(exc.detail) from None
+        raise fail(exc.detail) from None
     out.print(f"{stream.stream_id}: {stream.status}")
 
 
@@ -141,7 +123,7 @@ def ssf_dead_letters(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """SETs given up on after the retry limit or refused by the receiver."""
-    with _uow_factory()() as uow:
+    with uow_factory()() as uow:
         letters = uow.streams.dead_letters(stream_id)
     records = [
         {
@@ -176,13 +158,13 @@ def ssf_replay(
     seq: Annotated[int | None, typer.Option(help="Only this dead letter (default: all)")] = None,
 ) -> None:
     """Deliver a stream's dead letters again (the next `handover work` round sends them)."""
-    with _uow_factory()() as uow:
+    with uow_factory()() as uow:
         if uow.streams.get(stream_id) is None:
-            raise _fail(f"no stream {stream_id!r}")
+            raise fail(f"no stream {stream_id!r}")
         count = uow.streams.request_replay(stream_id, seq, datetime.now(UTC))
         uow.commit()
     if count == 0:
-        raise _fail("no undelivered dead letters matched")
+        raise fail("no undelivered dead letters matched")
     out.print(f"{count} dead letter(s) queued for replay on {stream_id}")
 
 
@@ -196,13 +178,9 @@ def ssf_generate_keys() -> None:
 def ssf_keys() -> None:
     """The SET signing keys: which sign, which are only published, and whether a retired
     key may be dropped yet (once no stream has SETs outstanding from before the rotation)."""
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    signer = bootstrap.set_signer(settings)
+    signer = bootstrap.set_signer(settings())
     current = {key.kid for key in signer.current.values()}
-    with _uow_factory()() as uow:
+    with uow_factory()() as uow:
         last = uow.signals.last_seq()
         outstanding = sum(
             last - position.cursor
