@@ -9,6 +9,7 @@ over what the receiver acknowledged; whatever is not acknowledged comes back.
 
 from __future__ import annotations
 
+import json
 import random
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -52,9 +53,9 @@ def wanted_types(stream: Stream) -> set[str]:
     return set(stream.events_requested) | ALWAYS_DELIVERED
 
 
-def deliverable(signal: Signal, rules: Mapping[str, bool]) -> bool:
+def deliverable(subject: Mapping[str, str], rules: Mapping[str, bool]) -> bool:
     """Subjects are all included by default (`default_subjects: ALL`) unless removed."""
-    number = signal.subject.get("phone_number")
+    number = subject.get("phone_number")
     return number is None or rules.get(number, True)
 
 
@@ -161,7 +162,7 @@ class PushWorker:
                 )
             delivered_to = cursor
             for signal in signals:
-                if deliverable(signal, rules):
+                if deliverable(signal.subject, rules):
                     outcome = self._push(stream, signal)
                     if not outcome.delivered:
                         self._failed(stream, signal, delivered_to, attempts + 1, outcome, report)
@@ -315,16 +316,33 @@ def poll(
         done = stored | received
         rules = uow.streams.subject_rules(stream_id)
         last = uow.signals.last_seq()
+        types = wanted_types(stream)
+        # First over the acknowledged prefix by position only (the usual case: the whole
+        # last batch), then load what is left to hand out.
+        start = position.cursor
+        if done:
+            for seq, subject in uow.signals.positions(
+                start,
+                stream_id=stream_id,
+                platform_id=platform_id,
+                event_types=types,
+                through=max(done),
+            ):
+                if seq not in done and (not rules or deliverable(json.loads(subject), rules)):
+                    break
+                start = seq
+        done = {seq: error for seq, error in done.items() if seq > start}
+        window = limit + len(done) + 1
         signals = uow.signals.after(
-            position.cursor,
+            start,
             stream_id=stream_id,
             platform_id=platform_id,
-            event_types=wanted_types(stream),
-            limit=limit + len(done) + 1,
+            event_types=types,
+            limit=window,
             through=last,
         )
-        cursor, pending = _walk(signals, done, rules, position.cursor)
-        if len(signals) < limit + len(done) + 1 and not pending:
+        cursor, pending = _walk(signals, done, rules, start)
+        if len(signals) < window and not pending:
             cursor = last
         # Only acknowledgements beyond the new cursor need keeping: in the usual poll
         # (the last batch acknowledged in order) nothing is written but the cursor.
@@ -342,7 +360,7 @@ def poll(
             claims = set_claims(signal, stream_id, issuer, stream.audience, moment, jti)
             sets[jti] = signer.sign(claims, stream.signing_alg)
         uow.commit()
-    more = len(pending) > limit or len(signals) == limit + len(done) + 1
+    more = len(pending) > limit or len(signals) == window
     return PollBatch(sets, more and bool(sets))
 
 
@@ -367,7 +385,7 @@ def _walk(
     """The new cursor (end of the acknowledged or skipped prefix) and the pending SETs."""
     pending: list[Signal] = []
     for signal in signals:
-        settled = signal.seq in done or not deliverable(signal, rules)
+        settled = signal.seq in done or not deliverable(signal.subject, rules)
         if settled and not pending:
             cursor = signal.seq
         elif not settled:

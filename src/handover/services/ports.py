@@ -208,6 +208,18 @@ class SignalOutbox(Protocol):
         """Signals after `seq` (up to `through`) of these types for every stream, for this
         stream or for this platform, in `seq` order."""
 
+    def positions(
+        self,
+        seq: int,
+        *,
+        stream_id: str,
+        platform_id: str,
+        event_types: Collection[str],
+        through: int,
+    ) -> list[tuple[int, str]]:
+        """Like `after`, but only each signal's `seq` and subject (as stored JSON): enough
+        to walk over what a receiver acknowledged without loading it."""
+
     def get(self, seqs: Collection[int]) -> list[Signal]: ...
 
 

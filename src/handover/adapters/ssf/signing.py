@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jws
@@ -61,7 +62,7 @@ class JoseSetSigner:
         if key is None:
             raise InvalidSigningKeys(f"no {algorithm} key is configured")
         header = {"alg": algorithm.value, "typ": SET_TYPE, "kid": key.kid}
-        payload = json.dumps(claims.as_dict(), separators=(",", ":"), ensure_ascii=False)
+        payload = orjson.dumps(claims.as_dict())
         return jws.serialize_compact(header, payload, key, algorithms=[algorithm.value])
 
     def algorithms(self) -> list[str]:

@@ -7,7 +7,19 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from handover.adapters.storage import tables as t
 from handover.adapters.storage.pgbulk import pg_copy
@@ -365,6 +377,19 @@ class SqlSignalOutbox:
         else:
             self.connection.execute(insert(t.signals), rows)
 
+    @staticmethod
+    def _for(
+        seq: int, stream_id: str, platform_id: str, event_types: Collection[str]
+    ) -> tuple[ColumnElement[bool], ...]:
+        """Signals after `seq` of these types, for every stream, this stream or platform."""
+        c = t.signals.c
+        return (
+            c.seq > seq,
+            c.event_type.in_(list(event_types)),
+            or_(c.stream_id.is_(None), c.stream_id == stream_id),
+            or_(c.platform_id.is_(None), c.platform_id == platform_id),
+        )
+
     def last_seq(self) -> int:
         value = self.connection.execute(select(func.max(t.signals.c.seq))).scalar()
         return int(value or 0)
@@ -382,18 +407,29 @@ class SqlSignalOutbox:
         c = t.signals.c
         query = (
             select(t.signals)
-            .where(
-                c.seq > seq,
-                c.event_type.in_(list(event_types)),
-                or_(c.stream_id.is_(None), c.stream_id == stream_id),
-                or_(c.platform_id.is_(None), c.platform_id == platform_id),
-            )
+            .where(*self._for(seq, stream_id, platform_id, event_types))
             .order_by(c.seq)
             .limit(limit)
         )
         if through is not None:
             query = query.where(c.seq <= through)
         return [_signal(row._mapping) for row in self.connection.execute(query)]
+
+    def positions(
+        self,
+        seq: int,
+        *,
+        stream_id: str,
+        platform_id: str,
+        event_types: Collection[str],
+        through: int,
+    ) -> list[tuple[int, str]]:
+        query = (
+            select(t.signals.c.seq, t.signals.c.subject)
+            .where(*self._for(seq, stream_id, platform_id, event_types), t.signals.c.seq <= through)
+            .order_by(t.signals.c.seq)
+        )
+        return [(seq, subject) for seq, subject in self.connection.execute(query)]
 
     def get(self, seqs: Collection[int]) -> list[Signal]:
         rows = self.connection.execute(
@@ -405,8 +441,8 @@ class SqlSignalOutbox:
 def _signal(row: Any) -> Signal:
     return Signal(
         event_type=row["event_type"],
-        subject=json.loads(row["subject"]),
-        payload=json.loads(row["payload"]),
+        subject=orjson.loads(row["subject"]),
+        payload=orjson.loads(row["payload"]),
         occurred_at=row["occurred_at"],
         txn=row["txn"],
         stream_id=row["stream_id"],
