@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc.jwk import OKPKey
 
+from handover.adapters.ssf.signing import generate_keys
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
 from handover.adapters.storage.uow import SqlUnitOfWork
@@ -835,6 +836,9 @@ def test_production_refuses_the_default_secret_from_the_environment(
         Settings()
     receipt_key = OKPKey.generate_key("Ed25519").as_dict(private=True)
     monkeypatch.setenv("HANDOVER_RECEIPT_KEY", json.dumps(receipt_key))
+    with pytest.raises(ValueError, match="HANDOVER_SSF_SIGNING_KEYS"):
+        Settings()
+    monkeypatch.setenv("HANDOVER_SSF_SIGNING_KEYS", json.dumps(generate_keys()))
     assert Settings().secret_key == SECRET_KEY
 
 

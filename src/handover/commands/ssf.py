@@ -179,6 +179,7 @@ def ssf_keys() -> None:
     """The SET signing keys: which sign, which are only published, and whether a retired
     key may be dropped yet (once no stream has SETs outstanding from before the rotation)."""
     signer = bootstrap.set_signer(settings())
+    published = signer.jwks()["keys"]
     current = {key.kid for key in signer.current.values()}
     with uow_factory()() as uow:
         last = uow.signals.last_seq()
@@ -188,7 +189,7 @@ def ssf_keys() -> None:
             if (position := uow.streams.position(stream.stream_id)) is not None
         )
     table = Table("kid", "alg", "role")
-    for key in signer.jwks()["keys"]:
+    for key in published:
         role = "signs" if key["kid"] in current else "published only (retired)"
         table.add_row(key["kid"], key["alg"], role)
     print_table(out, table)

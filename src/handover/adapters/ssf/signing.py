@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,15 @@ def _with_kid(key: ECKey | RSAKey) -> ECKey | RSAKey:
 class JoseSetSigner:
     """The services' `SetSigner`, and the source of the transmitter's JWKS."""
 
-    def __init__(self, keys: Iterable[ECKey | RSAKey]) -> None:
+    def __init__(
+        self,
+        keys: Iterable[ECKey | RSAKey],
+        later: Callable[[], ECKey | RSAKey] | None = None,
+    ) -> None:
+        """`later` makes one more key when it is first needed (a development RSA key is
+        slow to generate and most runs never use it)."""
+        self._later = later
+        self._lock = threading.Lock()
         self.keys = [_with_kid(key) for key in keys]
         self.current: dict[SigningAlgorithm, ECKey | RSAKey] = {}
         for key in self.keys:
@@ -57,7 +67,17 @@ class JoseSetSigner:
         if SigningAlgorithm.ES256 not in self.current:
             raise InvalidSigningKeys("an ES256 (EC P-256) key is required: it is the default")
 
+    def _complete(self) -> None:
+        with self._lock:
+            if self._later is not None:
+                key = _with_kid(self._later())
+                self.keys.append(key)
+                self.current.setdefault(_algorithm(key), key)
+                self._later = None
+
     def sign(self, claims: SetClaims, algorithm: SigningAlgorithm) -> str:
+        if algorithm not in self.current:
+            self._complete()
         key = self.current.get(algorithm)
         if key is None:
             raise InvalidSigningKeys(f"no {algorithm} key is configured")
@@ -66,10 +86,12 @@ class JoseSetSigner:
         return jws.serialize_compact(header, payload, key, algorithms=[algorithm.value])
 
     def algorithms(self) -> list[str]:
+        self._complete()
         return [algorithm.value for algorithm in self.current]
 
     def jwks(self) -> dict[str, Any]:
         """The public keys, each with `kid`, `use: sig` and `alg`."""
+        self._complete()
         return {
             "keys": [
                 key.as_dict(private=False) | {"use": "sig", "alg": _algorithm(key).value}
@@ -112,8 +134,8 @@ def development_signer(seed: bytes, cache_dir: Path) -> JoseSetSigner:
     named after the seed, so the API and every worker on this machine share it."""
     scalar = int.from_bytes(seed, "big") % (2**256 - 2**224) + 1
     es = ECKey.import_key(ec.derive_private_key(scalar, ec.SECP256R1()))
-    path = cache_dir / f"handover-dev-rs256-{seed.hex()[:16]}.pem"
-    return JoseSetSigner([es, RSAKey.import_key(_shared_rsa_pem(path))])
+    path = cache_dir / f"ssf-dev-rs256-{seed.hex()[:16]}.pem"
+    return JoseSetSigner([es], later=lambda: RSAKey.import_key(_shared_rsa_pem(path)))
 
 
 def _shared_rsa_pem(path: Path) -> bytes:
@@ -126,10 +148,15 @@ def _shared_rsa_pem(path: Path) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    # Written whole under another name, then linked into place: a process racing us reads
+    # either no file or the complete key of whichever process linked first.
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".ssf-dev-")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        os.link(partial, path)
     except FileExistsError:
-        return path.read_bytes()  # another process won the race; its key is the key
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+        return path.read_bytes()
+    finally:
+        os.unlink(partial)
     return pem
