@@ -77,6 +77,7 @@ def transmitter(settings: Settings) -> Transmitter:
         issuer=base,
         poll_url=lambda stream_id: f"{base}/ssf/poll/{stream_id}",
         allow_http=settings.push_over_http,
+        allow_private=settings.push_to_private,
     )
 
 
@@ -94,7 +95,11 @@ def push_worker(settings: Settings, engine: Engine | None = None) -> PushWorker:
     return PushWorker(
         uow_factory(settings, engine),
         set_signer(settings),
-        HttpSetSender(settings.push_timeout_seconds, max_connections=settings.delivery_workers),
+        HttpSetSender(
+            settings.push_timeout_seconds,
+            max_connections=settings.delivery_workers,
+            allow_private=settings.push_to_private,
+        ),
         settings.public_url.rstrip("/"),
         delivery_policy(settings),
     )

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     ssf_signing_keys: str | None = None
     #: Accept http push endpoints on loopback hosts; unset means: except in production.
     ssf_allow_http: bool | None = None
+    #: Accept push endpoints in private networks (10/8, 192.168/16, loopback, link-local...);
+    #: unset means: except in production. Keeps platforms from aiming Handover inward.
+    ssf_allow_private_endpoints: bool | None = None
     #: Push delivery: attempts per SET before it is dead-lettered, the first retry delay
     #: and the longest one (seconds; exponential with jitter in between).
     delivery_retry_limit: int = 12
@@ -66,6 +69,12 @@ class Settings(BaseSettings):
     def push_over_http(self) -> bool:
         if self.ssf_allow_http is not None:
             return self.ssf_allow_http
+        return self.environment is not Environment.PRODUCTION
+
+    @property
+    def push_to_private(self) -> bool:
+        if self.ssf_allow_private_endpoints is not None:
+            return self.ssf_allow_private_endpoints
         return self.environment is not Environment.PRODUCTION
 
     @model_validator(mode="after")

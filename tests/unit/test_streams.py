@@ -414,3 +414,33 @@ def test_with_status_records_reason_and_time() -> None:
         "abuse",
         LATER,
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.1.2.3/ssf",
+        "https://192.168.0.10/ssf",
+        "https://169.254.169.254/latest",
+        "https://[::1]/ssf",
+        "https://[::ffff:10.0.0.1]/ssf",
+        "https://localhost/ssf",
+        "https://0.0.0.0/ssf",
+    ],
+)
+def test_a_push_endpoint_inside_a_private_network_is_refused(url: str) -> None:
+    body = {"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": url}}
+    with pytest.raises(StreamError, match="private network") as refused:
+        parse_request(body, allow_http=False)
+    assert refused.value.status == 400
+    request = parse_request(body, allow_http=False, allow_private=True)
+    assert request.delivery is not None and request.delivery.endpoint_url == url
+
+
+def test_documentation_addresses_are_internal_and_names_wait_for_resolution() -> None:
+    url = "https://203.0.113.7/ssf"  # TEST-NET-3: documentation space, never a receiver
+    body = {"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": url}}
+    with pytest.raises(StreamError):
+        parse_request(body, allow_http=False)
+    named = {"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": "https://p.example/s"}}
+    assert parse_request(named, allow_http=False).delivery is not None

@@ -119,14 +119,16 @@ class StreamRequest:
     present: frozenset[str] = frozenset()
 
 
-def parse_request(body: Any, *, allow_http: bool) -> StreamRequest:
+def parse_request(body: Any, *, allow_http: bool, allow_private: bool = False) -> StreamRequest:
     """Validate a stream configuration body; 400 for anything malformed or unknown."""
     if not isinstance(body, Mapping):
         raise StreamError(400, "the body must be a JSON object")
     unknown = set(body) - RECEIVER_SUPPLIED - TRANSMITTER_SUPPLIED
     if unknown:
         raise StreamError(400, f"unknown stream properties: {', '.join(sorted(unknown))}")
-    delivery = _delivery(body["delivery"], allow_http) if "delivery" in body else None
+    delivery = (
+        _delivery(body["delivery"], allow_http, allow_private) if "delivery" in body else None
+    )
     events = _events(body["events_requested"]) if "events_requested" in body else None
     return StreamRequest(
         delivery=delivery,
@@ -239,7 +241,7 @@ def _served(delivery: Delivery, poll_url: str) -> Delivery:
     return delivery
 
 
-def _delivery(value: Any, allow_http: bool) -> Delivery:
+def _delivery(value: Any, allow_http: bool, allow_private: bool) -> Delivery:
     if not isinstance(value, Mapping):
         raise StreamError(400, "delivery must be an object")
     unknown = set(value) - {"method", "endpoint_url", "authorization_header"}
@@ -254,7 +256,7 @@ def _delivery(value: Any, allow_http: bool) -> Delivery:
         if value.get("authorization_header") is not None:
             raise StreamError(400, "authorization_header applies to push delivery only")
         return Delivery(method)
-    url = _endpoint(value.get("endpoint_url"), allow_http)
+    url = _endpoint(value.get("endpoint_url"), allow_http, allow_private)
     authorization = value.get("authorization_header")
     if authorization is not None and (
         not isinstance(authorization, str)
@@ -265,8 +267,10 @@ def _delivery(value: Any, allow_http: bool) -> Delivery:
     return Delivery(method, url, authorization)
 
 
-def _endpoint(url: Any, allow_http: bool) -> str:
-    """A push endpoint: https, or http only to a loopback host when `allow_http`."""
+def _endpoint(url: Any, allow_http: bool, allow_private: bool) -> str:
+    """A push endpoint: https, or http only to a loopback host when `allow_http`; never an
+    address inside a private network unless `allow_private` (Handover must not be made to
+    POST into its own network). Names are checked again when they are resolved."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL:
         raise StreamError(400, "push delivery needs endpoint_url")
     if any(not c.isprintable() or c.isspace() for c in url):
@@ -276,11 +280,33 @@ def _endpoint(url: Any, allow_http: bool) -> str:
         parts.port  # noqa: B018 - raises ValueError on a port out of range
     except ValueError:
         raise StreamError(400, "endpoint_url has an invalid port") from None
+    if parts.hostname and not allow_private and not (allow_http and _loopback(parts.hostname)):
+        try:
+            literal = ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            literal = None
+        if parts.hostname == "localhost" or (literal and internal_address(literal)):
+            raise StreamError(400, "endpoint_url must not point into a private network")
     if parts.scheme == "https" and parts.hostname:
         return url
     if parts.scheme == "http" and parts.hostname and allow_http and _loopback(parts.hostname):
         return url
     raise StreamError(400, "endpoint_url must be an https URL")
+
+
+def internal_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """An address a push must not reach in production: private, loopback, link-local,
+    multicast, reserved or unspecified (IPv4-mapped IPv6 addresses are judged as IPv4)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
 
 
 def _loopback(host: str) -> bool:

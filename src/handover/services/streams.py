@@ -46,6 +46,8 @@ class Transmitter:
     poll_url: Callable[[str], str]
     #: Accept http push endpoints on loopback hosts (development and tests only).
     allow_http: bool = False
+    #: Accept push endpoints inside private networks (development, or a private deployment).
+    allow_private: bool = False
 
 
 def _now(now: datetime | None) -> datetime:
@@ -68,7 +70,9 @@ def create_stream(
     body: Any,
     now: datetime | None = None,
 ) -> Stream:
-    request = parse_request(body, allow_http=transmitter.allow_http)
+    request = parse_request(
+        body, allow_http=transmitter.allow_http, allow_private=transmitter.allow_private
+    )
     if any(name in body for name in ("stream_id", "iss", "aud", "events_delivered")):
         raise StreamError(400, "stream_id, iss, aud and events_delivered are set by Handover")
     with uow_factory() as uow:
@@ -111,7 +115,9 @@ def update_stream(
     now: datetime | None = None,
 ) -> Stream:
     """PATCH (`replace=False`) or PUT (`replace=True`) a stream's configuration."""
-    request = parse_request(body, allow_http=transmitter.allow_http)
+    request = parse_request(
+        body, allow_http=transmitter.allow_http, allow_private=transmitter.allow_private
+    )
     with uow_factory() as uow:
         stream = _owned(uow, platform_id, body.get("stream_id"), lock=True)
         check_echoed(body, stream, transmitter.issuer)

@@ -10,11 +10,14 @@ Everything else in Handover that speaks HTTP uses httpx.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
+import socket
 import ssl
 import threading
 from urllib.parse import urlsplit
 
+from handover.domain.streams import internal_address
 from handover.services.ports import PushResult
 
 #: RFC 8935 §2.3 error codes after which resending the same SET cannot succeed.
@@ -26,9 +29,14 @@ class HttpSetSender:
     """The services' `SetSender`; safe to share between threads (each keeps its own
     connections). Redirects are not followed and proxies are not used."""
 
-    def __init__(self, timeout: float = 5.0, max_connections: int = 64) -> None:
+    def __init__(
+        self, timeout: float = 5.0, max_connections: int = 64, allow_private: bool = True
+    ) -> None:
+        """`allow_private` False refuses receivers whose name resolves into a private
+        network, and connects to the very address it checked (no second DNS answer)."""
         self.timeout = timeout
         self.max_connections = max_connections
+        self.allow_private = allow_private
         self._local = threading.local()
         self._tls = ssl.create_default_context()
 
@@ -42,7 +50,12 @@ class HttpSetSender:
             headers["Authorization"] = authorization
         body = token.encode()
         for attempt in (1, 2):
-            connection = self._connection(origin)
+            try:
+                connection = self._connection(origin)
+            except InternalAddress as exc:
+                return PushResult(False, None, str(exc))
+            except OSError as exc:
+                return PushResult(False, None, f"{type(exc).__name__}: {exc}")
             try:
                 connection.request("POST", target, body=body, headers=headers)
                 response = connection.getresponse()
@@ -79,12 +92,14 @@ class HttpSetSender:
             if len(connections) >= self.max_connections:
                 self._drop(next(iter(connections)))
             scheme, host, port = origin
+            address = None if self.allow_private else _public_address(host, port)
             if scheme == "https":
-                connection = http.client.HTTPSConnection(
+                connection = _PinnedHTTPSConnection(
                     host, port, timeout=self.timeout, context=self._tls
                 )
             else:
-                connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+                connection = _PinnedHTTPConnection(host, port, timeout=self.timeout)
+            connection.address = address
             connections[origin] = connection
         return connection
 
@@ -96,6 +111,47 @@ class HttpSetSender:
     def close(self) -> None:
         for origin in list(self._connections()):
             self._drop(origin)
+
+
+class InternalAddress(OSError):
+    """The receiver's name resolves into a private network, which pushes may not reach."""
+
+
+def _public_address(host: str, port: int) -> str:
+    """The first address `host` resolves to; refused if any is internal (a name that
+    points both out and in is treated as pointing in)."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = [str(info[4][0]) for info in found]
+    if not addresses or any(internal_address(ipaddress.ip_address(a)) for a in addresses):
+        raise InternalAddress(f"{host} resolves into a private network; pushes may not go there")
+    return addresses[0]
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to `address` when set (the checked one) instead of resolving again."""
+
+    address: str | None = None
+
+    def connect(self) -> None:
+        if self.address is None:
+            super().connect()
+            return
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """TLS to the checked `address`, verified against the receiver's name (SNI)."""
+
+    address: str | None = None
+
+    def connect(self) -> None:
+        if self.address is None:
+            super().connect()
+            return
+        raw = socket.create_connection((self.address, self.port), self.timeout)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
 def _address(url: str) -> tuple[_Origin, str]:
