@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     ssf_allow_private_endpoints: bool | None = None
     #: Push delivery: attempts per SET before it is dead-lettered, the first retry delay
     #: and the longest one (seconds; exponential with jitter in between).
-    delivery_retry_limit: int = 12
+    #: The default gives a receiver that is down about two days (at the 10-minute ceiling)
+    #: before its first SET is dead-lettered.
+    delivery_retry_limit: int = 300
     delivery_base_delay: float = 1.0
     delivery_max_delay: float = 600.0
     #: How long a worker may hold a stream without renewing its lease (seconds).

@@ -35,7 +35,7 @@ from handover.domain.signals import (
 )
 from handover.domain.streams import Stream
 from handover.services import access, streams
-from handover.services.delivery import DeliveryPolicy, PushWorker
+from handover.services.delivery import DeliveryPolicy, PushWorker, poll
 from handover.services.ports import PushResult, UnitOfWorkFactory
 from handover.services.reporting import report_events
 
@@ -624,3 +624,91 @@ def test_a_failed_replay_does_not_use_up_the_next_sets_retries(
     assert head in letters, "the failing SET never reached the dead letters"
     assert receiver.seqs(stream.stream_id).count(head) == 2, "dead before retry_limit pushes"
     assert letters[head].attempts == 2
+
+
+# -- a stream that changes under its worker; poll answers ------------------------------------
+
+
+def test_a_stream_paused_during_a_turn_stops_its_worker_where_it_was(
+    uow_factory: UnitOfWorkFactory, platform: str, receiver: Receiver, worker: Any
+) -> None:
+    """A worker's writes stop counting once the stream is paused: nothing more is sent and
+    the cursor stays where the pause found it, so the rest is held, not skipped (the SET in
+    flight at the pause comes again on resume, with its jti: a repeat receivers drop)."""
+    stream = push_stream(uow_factory, platform)
+    seqs = add_signals(uow_factory, 5)
+
+    def pause_after_first(url: str, seq: int) -> PushResult:
+        if seq == seqs[0]:
+            streams.set_status(
+                uow_factory, platform, {"stream_id": stream.stream_id, "status": "paused"}
+            )
+        return PushResult(True, 202)
+
+    receiver.answer = pause_after_first
+    worker(batch=1).run_once()
+    assert receiver.seqs(stream.stream_id) == [seqs[0]]
+    assert cursor(uow_factory, stream.stream_id).cursor < seqs[1]
+    receiver.answer = lambda url, seq: PushResult(True, 202)
+    streams.set_status(uow_factory, platform, {"stream_id": stream.stream_id, "status": "enabled"})
+    worker().run_once()
+    assert receiver.seqs(stream.stream_id) == [seqs[0], *seqs]
+
+
+def poll_stream(uow_factory: UnitOfWorkFactory, platform: str) -> Stream:
+    return streams.create_stream(
+        uow_factory,
+        TX,
+        platform,
+        {"delivery": {"method": "urn:ietf:rfc:8936"}, "events_requested": [NUMBER_PORTED]},
+    )
+
+
+def test_poll_more_available_is_told_even_when_no_set_is_asked_for(
+    uow_factory: UnitOfWorkFactory, platform: str, signer: JoseSetSigner
+) -> None:
+    stream = poll_stream(uow_factory, platform)
+    add_signals(uow_factory, 3)
+    batch = poll(uow_factory, signer, ISSUER, platform, stream.stream_id, max_events=0)
+    assert (batch.sets, batch.more_available) == ({}, True)
+    batch = poll(uow_factory, signer, ISSUER, platform, stream.stream_id, max_events=3)
+    assert len(batch.sets) == 3 and not batch.more_available
+
+
+def test_poll_ignores_an_ack_for_a_set_not_yet_in_the_outbox(
+    uow_factory: UnitOfWorkFactory, platform: str, signer: JoseSetSigner
+) -> None:
+    """A jti can be computed ahead of time; acknowledging it must not pre-empt the SET."""
+    stream = poll_stream(uow_factory, platform)
+    with uow_factory() as uow:
+        future = uow.signals.last_seq() + 1
+    early = set_id(stream.stream_id, future)
+    poll(uow_factory, signer, ISSUER, platform, stream.stream_id, max_events=10, acks=[early])
+    assert add_signals(uow_factory, 1) == [future]
+    batch = poll(uow_factory, signer, ISSUER, platform, stream.stream_id, max_events=10)
+    assert list(batch.sets) == [early]
+
+
+def test_poll_set_errors_go_to_the_dead_letters(
+    uow_factory: UnitOfWorkFactory, platform: str, signer: JoseSetSigner
+) -> None:
+    stream = poll_stream(uow_factory, platform)
+    add_signals(uow_factory, 2)
+    first, second = poll(
+        uow_factory, signer, ISSUER, platform, stream.stream_id, max_events=10
+    ).sets
+    refused = {first: "invalid_key: unknown kid"}
+    batch = poll(
+        uow_factory,
+        signer,
+        ISSUER,
+        platform,
+        stream.stream_id,
+        max_events=10,
+        acks=[second],
+        errors=refused,
+    )
+    assert batch.sets == {}
+    with uow_factory() as uow:
+        (letter,) = uow.streams.dead_letters(stream.stream_id)
+    assert (letter.jti, letter.error) == (first, "invalid_key: unknown kid")

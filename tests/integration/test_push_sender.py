@@ -8,10 +8,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import pytest
 
 from handover.adapters.ssf.push import HttpSetSender
+
+#: The receivers here are on loopback, which production pushes may not reach.
+LOOPBACK_ALLOWED = partial(HttpSetSender, allow_private=True)
 
 
 @dataclass
@@ -65,7 +69,7 @@ def err(code: str) -> bytes:
 
 def test_a_202_is_delivered_with_the_rfc_8935_headers(receiver: tuple[str, Script]) -> None:
     url, script = receiver
-    sender = HttpSetSender(timeout=2)
+    sender = LOOPBACK_ALLOWED(timeout=2)
     result = sender.push(f"{url}/events?tenant=7", "Bearer s3cret", "a.b.c")
     assert (result.delivered, result.status) == (True, 202)
     path, headers, body = script.seen[0]
@@ -77,7 +81,7 @@ def test_a_202_is_delivered_with_the_rfc_8935_headers(receiver: tuple[str, Scrip
 
 def test_connections_are_kept_alive_between_pushes(receiver: tuple[str, Script]) -> None:
     url, script = receiver
-    sender = HttpSetSender(timeout=2)
+    sender = LOOPBACK_ALLOWED(timeout=2)
     for _ in range(5):
         assert sender.push(f"{url}/e", None, "t").delivered
     assert len(script.connections) == 1
@@ -89,7 +93,7 @@ def test_a_receiver_that_closes_each_connection_still_gets_every_push(
 ) -> None:
     url, script = receiver
     script.close = True
-    sender = HttpSetSender(timeout=2)
+    sender = LOOPBACK_ALLOWED(timeout=2)
     assert all(sender.push(f"{url}/e", None, f"t{i}").delivered for i in range(4))
     assert [body for _, _, body in script.seen] == [b"t0", b"t1", b"t2", b"t3"]
 
@@ -112,7 +116,7 @@ def test_failures_say_whether_a_resend_can_help(
 ) -> None:
     url, script = receiver
     script.answers.append(answer)
-    result = HttpSetSender(timeout=2).push(f"{url}/e", None, "t")
+    result = LOOPBACK_ALLOWED(timeout=2).push(f"{url}/e", None, "t")
     assert (result.delivered, result.status, result.permanent) == (False, answer[0], permanent)
     if answer[1].startswith(b"{"):
         assert json.loads(answer[1])["err"] in result.error
@@ -123,21 +127,30 @@ def test_a_receiver_that_does_not_answer_in_time_is_a_timeout(
 ) -> None:
     url, script = receiver
     script.stall = 0.5
-    result = HttpSetSender(timeout=0.1).push(f"{url}/e", None, "t")
+    result = LOOPBACK_ALLOWED(timeout=0.1).push(f"{url}/e", None, "t")
     assert not result.delivered and not result.permanent
     assert "in time" in result.error
 
 
 def test_a_receiver_that_is_down_is_a_retryable_error() -> None:
-    result = HttpSetSender(timeout=1).push("http://127.0.0.1:9/e", None, "t")
+    result = LOOPBACK_ALLOWED(timeout=1).push("http://127.0.0.1:9/e", None, "t")
     assert (result.delivered, result.permanent, result.status) == (False, False, None)
     assert "Connection" in result.error or "refused" in result.error
 
 
 @pytest.mark.parametrize("url", ["ftp://example.org/e", "http:///nohost", "http://h:99999/e"])
 def test_an_unusable_url_is_refused_for_good(url: str) -> None:
-    result = HttpSetSender().push(url, None, "t")
+    result = LOOPBACK_ALLOWED().push(url, None, "t")
     assert (result.delivered, result.permanent) == (False, True)
+
+
+def test_a_large_answer_is_not_read_whole(receiver: tuple[str, Script]) -> None:
+    url, script = receiver
+    script.answers.append((500, b"x" * 1_000_000))
+    sender = LOOPBACK_ALLOWED(timeout=2)
+    assert sender.push(f"{url}/e", None, "t").status == 500
+    assert sender.push(f"{url}/e", None, "t").delivered  # on a fresh connection
+    assert len(script.connections) == 2
 
 
 def test_without_private_networks_a_name_resolving_inward_is_refused(

@@ -26,6 +26,8 @@ from handover.services.access import Principal
 from handover.services.ports import SetSigner
 
 router = APIRouter(tags=["shared signals"])
+#: Acknowledgements a poll may carry (ten times the most SETs one poll hands out).
+MAX_POLL_ANSWERS = 10_000
 
 _TITLES = {
     400: "The request cannot be used",
@@ -116,7 +118,10 @@ async def _call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 @router.get("/.well-known/ssf-configuration")
+@router.get("/.well-known/ssf-configuration/{issuer_path:path}", include_in_schema=False)
 def ssf_configuration(settings: AppSettings, signer: Signer) -> JSONResponse:
+    """Transmitter metadata (SSF §7); also under the issuer's path, for an issuer URL with
+    one (the path follows `/.well-known/ssf-configuration`, as in RFC 8414)."""
     base = settings.public_url.rstrip("/")
     return JSONResponse(
         {
@@ -129,7 +134,6 @@ def ssf_configuration(settings: AppSettings, signer: Signer) -> JSONResponse:
             "add_subject_endpoint": f"{base}/ssf/subjects:add",
             "remove_subject_endpoint": f"{base}/ssf/subjects:remove",
             "verification_endpoint": f"{base}/ssf/verify",
-            "critical_subject_members": ["sub_id"],
             "authorization_schemes": [{"spec_urn": "urn:ietf:rfc:6749"}],
             "default_subjects": "ALL",
             "events_supported": list(EVENTS_SUPPORTED),
@@ -249,6 +253,8 @@ def _poll_request(body: Any) -> tuple[int | None, bool, list[str], dict[str, str
         isinstance(value, dict) and isinstance(value.get("err"), str) for value in errs.values()
     ):
         raise StreamError(400, 'setErrs must map each jti to {"err": ..., "description": ...}')
+    if len(acks) + len(errs) > MAX_POLL_ANSWERS:
+        raise StreamError(400, f"at most {MAX_POLL_ANSWERS} ack and setErrs entries per poll")
     errors = {jti: f"{v['err']}: {v.get('description', '')}"[:2000] for jti, v in errs.items()}
     return max_events, immediately, acks, errors
 

@@ -295,18 +295,12 @@ def _endpoint(url: Any, allow_http: bool, allow_private: bool) -> str:
 
 
 def internal_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """An address a push must not reach in production: private, loopback, link-local,
-    multicast, reserved or unspecified (IPv4-mapped IPv6 addresses are judged as IPv4)."""
+    """An address a push must not reach in production: anything not globally routable
+    (private, shared 100.64/10, loopback, link-local, reserved...) and multicast; IPv4-mapped
+    IPv6 addresses are judged as IPv4."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
+    return not address.is_global or address.is_multicast
 
 
 def _loopback(host: str) -> bool:

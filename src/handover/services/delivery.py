@@ -30,7 +30,7 @@ class DeliveryPolicy:
     #: Signals read from the outbox per query.
     batch: int = 500
     #: Attempts at one SET before it goes to the dead letters.
-    retry_limit: int = 12
+    retry_limit: int = 300
     base_delay: float = 1.0
     max_delay: float = 600.0
     #: How long a worker holds a stream without renewing; a dead worker's streams wait this.
@@ -151,6 +151,9 @@ class PushWorker:
         renewed = self.clock()
         while sent < self.policy.turn:
             with self.uow_factory() as uow:
+                now = uow.streams.get(stream.stream_id)
+                if now is None or now.updated_at != stream.updated_at:
+                    return  # changed since the claim (endpoint, events, status): next turn
                 last = uow.signals.last_seq()
                 signals = uow.signals.after(
                     cursor,
@@ -222,9 +225,10 @@ class PushWorker:
                     outcome.error,
                     now,
                 )
-                uow.streams.add_dead_letter(letter)
-                uow.streams.move_cursor(stream.stream_id, signal.seq, self.owner, self._lease_end())
-                report.dead += 1
+                end = self._lease_end()
+                if uow.streams.move_cursor(stream.stream_id, signal.seq, self.owner, end):
+                    uow.streams.add_dead_letter(letter)
+                    report.dead += 1
             else:
                 uow.streams.move_cursor(
                     stream.stream_id, delivered_to, self.owner, self._lease_end()
@@ -308,14 +312,18 @@ def poll(
         position = uow.streams.position(stream_id)
         assert position is not None
         stored = uow.streams.acks(stream_id)
-        received = _acknowledged(stream_id, acks, errors or {}, position.cursor)
+        last = uow.signals.last_seq()
+        received = _acknowledged(stream_id, acks, errors or {}, position.cursor, last)
+        for seq, error in received.items():
+            if error is not None:  # refused by the receiver: kept where operators look
+                letter = DeadLetter(stream_id, seq, set_id(stream_id, seq), 1, error, moment)
+                uow.streams.add_dead_letter(letter)
         if stream.status is not StreamStatus.ENABLED:
             uow.streams.add_acks(stream_id, received)
             uow.commit()
             return PollBatch({}, False)
         done = stored | received
         rules = uow.streams.subject_rules(stream_id)
-        last = uow.signals.last_seq()
         types = wanted_types(stream)
         # First over the acknowledged prefix by position only (the usual case: the whole
         # last batch), then load what is left to hand out.
@@ -360,18 +368,18 @@ def poll(
             claims = set_claims(signal, stream_id, issuer, stream.audience, moment, jti)
             sets[jti] = signer.sign(claims, stream.signing_alg)
         uow.commit()
-    more = len(pending) > limit or len(signals) == window
-    return PollBatch(sets, more and bool(sets))
+    return PollBatch(sets, len(pending) > limit or len(signals) == window)
 
 
 def _acknowledged(
-    stream_id: str, acks: Iterable[str], errors: Mapping[str, str], cursor: int
+    stream_id: str, acks: Iterable[str], errors: Mapping[str, str], cursor: int, last: int
 ) -> dict[int, str | None]:
-    """Our outbox positions among the acknowledged and refused jtis (others are ignored)."""
+    """Our outbox positions among the acknowledged and refused jtis; others are ignored,
+    and so is a jti for a position the outbox has not reached (it was never handed out)."""
     received: dict[int, str | None] = {}
     for jti, error in [(jti, None) for jti in acks] + list(errors.items()):
         seq = seq_of(stream_id, jti)
-        if seq is not None and seq > cursor:
+        if seq is not None and cursor < seq <= last:
             received[seq] = error
     return received
 

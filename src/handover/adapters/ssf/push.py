@@ -22,6 +22,7 @@ from handover.services.ports import PushResult
 
 #: RFC 8935 §2.3 error codes after which resending the same SET cannot succeed.
 PERMANENT_ERRORS = frozenset({"invalid_request"})
+MAX_ANSWER = 65_536
 _Origin = tuple[str, str, int]
 
 
@@ -30,7 +31,7 @@ class HttpSetSender:
     connections). Redirects are not followed and proxies are not used."""
 
     def __init__(
-        self, timeout: float = 5.0, max_connections: int = 64, allow_private: bool = True
+        self, timeout: float = 5.0, max_connections: int = 64, allow_private: bool = False
     ) -> None:
         """`allow_private` False refuses receivers whose name resolves into a private
         network, and connects to the very address it checked (no second DNS answer)."""
@@ -59,9 +60,11 @@ class HttpSetSender:
             try:
                 connection.request("POST", target, body=body, headers=headers)
                 response = connection.getresponse()
-                status, reason, payload = response.status, response.reason, response.read()
-                if response.will_close:
-                    self._drop(origin)
+                # A receiver answers with a short error document at most; never read more.
+                status, reason = response.status, response.reason
+                payload = response.read(MAX_ANSWER)
+                if response.will_close or not response.isclosed():
+                    self._drop(origin)  # closing, or a body we would not read to its end
                 return _result(status, reason, payload)
             except TimeoutError:
                 self._drop(origin)

@@ -194,7 +194,9 @@ class SqlStreamRepository:
             "last_error": None,
         }
         if owner is not None:
-            where = and_(where, c.lease_owner == owner)
+            # A worker's writes stop counting once the stream is paused, disabled or moved
+            # to poll: it then stops, and the cursor stays where the change found it.
+            where = and_(where, c.lease_owner == owner, *_still_pushing())
             values["leased_until"] = lease_until
         result = self.connection.execute(update(t.streams).where(where).values(**values))
         return result.rowcount == 1
@@ -241,7 +243,7 @@ class SqlStreamRepository:
         c = t.streams.c
         self.connection.execute(
             update(t.streams)
-            .where(c.stream_id == stream_id, c.lease_owner == owner)
+            .where(c.stream_id == stream_id, c.lease_owner == owner, *_still_pushing())
             .values(attempts=attempts, next_attempt_at=at, last_error=error[:2000])
         )
 
@@ -330,6 +332,11 @@ class SqlStreamRepository:
         self.connection.execute(
             delete(table).where(table.c.stream_id == stream_id, table.c.seq <= through)
         )
+
+
+def _still_pushing() -> tuple[ColumnElement[bool], ...]:
+    c = t.streams.c
+    return (c.status == StreamStatus.ENABLED.value, c.method == DeliveryMethod.PUSH.value)
 
 
 def _dead_letter(row: Any) -> DeadLetter:
