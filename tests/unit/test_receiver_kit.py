@@ -980,3 +980,50 @@ def test_the_receiver_package_imports_only_the_stdlib_httpx_joserfc_and_cryptogr
                 if not (inside or top in sys.stdlib_module_names or top in ALLOWED_THIRD_PARTY):
                     offenders.append(f"{module.name}: {name}")
     assert offenders == []
+
+
+# --- answers that must not lose a SET ----------------------------------------------------------
+
+
+def test_a_retransmission_while_the_first_copy_is_handled_is_asked_again_later(
+    verifier: SetVerifier, ec_key: ECKey
+) -> None:
+    """If the first copy's handler then fails, an accepted second copy would lose the SET."""
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def slow_then_failing(event: SecurityEvent) -> None:
+        calls.append(event.jti)
+        if len(calls) == 1:
+            started.set()
+            release.wait(5)
+            raise RuntimeError("database down")
+
+    receiver = PushReceiver(verifier, MemoryJtiStore(), AUTHORIZATION, slow_then_failing)
+    token = sign(claims(), ec_key).encode()
+    first: list[int] = []
+    thread = threading.Thread(target=lambda: first.append(receiver.handle(PUSH_HEADERS, token)[0]))
+    thread.start()
+    assert started.wait(5)
+    status, _, headers = receiver.handle(PUSH_HEADERS, token)
+    assert (status, headers["Retry-After"]) == (503, "1")
+    release.set()
+    thread.join(5)
+    assert first == [500]
+    assert receiver.handle(PUSH_HEADERS, token)[0] == 202  # the retry is handled
+    assert calls == ["jti-1", "jti-1"]
+
+
+def test_a_polled_set_under_an_unknown_kid_is_left_for_the_next_poll(
+    transmitter: FakeTransmitter,
+    verifier: SetVerifier,
+    http: httpx.Client,
+    ec_key_2: ECKey,
+    handled: list[SecurityEvent],
+) -> None:
+    """Right after a key rotation the kid may not be published yet: not a refusal."""
+    transmitter.enqueue("r1", sign(claims("r1"), ec_key_2))
+    poller = make_poller(transmitter, verifier, http, handled.append)
+    result = poller.poll_once(max_events=10)
+    assert (result.delivered, result.errors, result.deferred) == (0, 0, 1)
+    assert poller.pending_errors == {} and "r1" not in poller.pending_acks

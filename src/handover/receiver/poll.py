@@ -211,6 +211,9 @@ class Poller:
             if event.jti != jti:
                 raise InvalidSet("invalid_request", f"the SET's jti is {event.jti!r}")
         except InvalidSet as exc:
+            if exc.may_pass_later:  # left unacknowledged, it comes back with the next poll
+                log.warning("cannot verify polled SET %s yet: %s", jti, exc)
+                return "deferred"
             log.warning("refused polled SET %s: %s", jti, exc)
             self._errs[jti] = exc.as_json()
             return "error"

@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
@@ -60,6 +61,9 @@ class PushReceiver:
         self.authorization = authorization
         self.handler = handler
         self.max_body_bytes = max_body_bytes
+        #: SETs being handled now: a retransmission meanwhile must not be taken as done.
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
 
     def handle(self, headers: Mapping[str, str], body: bytes) -> Response:
         """(status, body, headers) to answer a push request with these headers and body."""
@@ -86,7 +90,14 @@ class PushReceiver:
         except KeysUnavailable as exc:
             log.warning("cannot verify a pushed SET now: %s", exc)
             return 503, b"", {"Retry-After": "30"}
-        if not self.dedupe.first_time(event.jti):
+        with self._lock:
+            if event.jti in self._in_flight:
+                # Still being handled: if that fails, this copy must not have been accepted.
+                return 503, b"", {"Retry-After": "1"}
+            first = self.dedupe.first_time(event.jti)
+            if first:
+                self._in_flight.add(event.jti)
+        if not first:
             log.info("duplicate SET %s ignored", event.jti)
             return 202, b"", {}
         try:
@@ -95,6 +106,9 @@ class PushReceiver:
             self.dedupe.forget(event.jti)
             log.exception("handler failed on SET %s; the transmitter will retry", event.jti)
             return 500, b"", {}
+        finally:
+            with self._lock:
+                self._in_flight.discard(event.jti)
         return 202, b"", {}
 
     def asgi_app(self) -> PushAsgiApp:

@@ -38,10 +38,14 @@ _FORMAT_MEMBERS: dict[str, tuple[str, ...]] = {
 class InvalidSet(Exception):
     """The token is refused; `err` is its RFC 8935 / RFC 8936 error code."""
 
-    def __init__(self, err: str, description: str) -> None:
+    def __init__(self, err: str, description: str, *, may_pass_later: bool = False) -> None:
+        """`may_pass_later`: the same token could verify after a key refresh (its `kid`
+        is not known yet, as right after a key rotation): ask for it again, do not refuse
+        it for good."""
         super().__init__(f"{err}: {description}")
         self.err = err
         self.description = description
+        self.may_pass_later = may_pass_later
 
     def as_json(self) -> dict[str, str]:
         """The RFC 8935 §2.4 error body (also the value of an RFC 8936 `setErrs` entry)."""
@@ -122,7 +126,9 @@ class SetVerifier:
         try:
             key = self.keys.key(kid)
         except UnknownKey:
-            raise InvalidSet("invalid_key", f"no key {kid!r} in the transmitter's JWKS") from None
+            raise InvalidSet(
+                "invalid_key", f"no key {kid!r} in the transmitter's JWKS", may_pass_later=True
+            ) from None
         try:
             signed = jws.deserialize_compact(text, key, algorithms=[alg])
         except (BadSignatureError, KeyParameterError) as exc:
