@@ -99,7 +99,8 @@ def test_streams_lists_position_and_status_changes_tell_the_receiver(
     (row,) = json.loads(run("ssf", "streams", "--json").stdout)
     assert row["stream_id"] == stream_id and row["method"] == "push"
     assert (row["status"], row["behind"], row["attempts"]) == ("enabled", 0, 0)
-    run("ssf", "status", stream_id, "paused", "--reason", "maintenance")
+    paused = run("ssf", "status", stream_id, "paused", "--reason", "maintenance", "--wait", "0")
+    assert "did not have the stream-updated event in time" in plain(paused.stderr)
     (row,) = json.loads(run("ssf", "streams", "--platform", "lender", "--json").stdout)
     assert row["status"] == "paused" and row["behind"] == 1  # the stream-updated event
     with uow_factory() as uow:

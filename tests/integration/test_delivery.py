@@ -28,6 +28,7 @@ from handover.domain.signals import (
     IDENTIFIER_RECYCLED,
     NUMBER_CANCELLED,
     NUMBER_PORTED,
+    STREAM_UPDATED,
     Signal,
     phone_subject,
     seq_of,
@@ -712,3 +713,44 @@ def test_poll_set_errors_go_to_the_dead_letters(
     with uow_factory() as uow:
         (letter,) = uow.streams.dead_letters(stream.stream_id)
     assert (letter.jti, letter.error) == (first, "invalid_key: unknown kid")
+
+
+def test_an_operator_pause_tells_the_receiver_before_the_stream_stops(
+    uow_factory: UnitOfWorkFactory, platform: str, receiver: Receiver, worker: Any
+) -> None:
+    """SSF §8.1.5: stream-updated is sent before a transmitter stops a stream."""
+    stream = push_stream(uow_factory, platform)
+    push = worker()
+    statuses: list[str] = []
+
+    def deliver_meanwhile(seconds: float) -> None:
+        with uow_factory() as uow:
+            found = uow.streams.get(stream.stream_id)
+        assert found is not None
+        statuses.append(found.status)
+        push.run_once()
+
+    change = streams.operator_set_status(
+        uow_factory, stream.stream_id, "paused", "maintenance", sleep=deliver_meanwhile
+    )
+    assert change.told and change.stream.status == "paused"
+    assert statuses and set(statuses) == {"enabled"}  # still running while it was told
+    (notice,) = receiver.pushes
+    with uow_factory() as uow:
+        (signal,) = uow.signals.get([notice[3]])
+    assert signal.event_type == STREAM_UPDATED
+    assert signal.payload == {"status": "paused", "reason": "maintenance"}
+
+
+def test_an_operator_pause_takes_effect_even_if_the_receiver_is_not_told(
+    uow_factory: UnitOfWorkFactory, platform: str, receiver: Receiver, worker: Any
+) -> None:
+    stream = push_stream(uow_factory, platform)
+    change = streams.operator_set_status(uow_factory, stream.stream_id, "disabled", None, wait=0)
+    assert (change.told, change.stream.status) == (False, "disabled")
+    resumed = streams.operator_set_status(uow_factory, stream.stream_id, "enabled", None)
+    assert resumed.told and resumed.stream.status == "enabled"
+    worker().run_once()
+    with uow_factory() as uow:
+        signals = uow.signals.get([seq for *_, seq in receiver.pushes])
+    assert [s.payload["status"] for s in signals] == ["enabled"]  # the disable was dropped

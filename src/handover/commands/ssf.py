@@ -107,14 +107,24 @@ def ssf_status(
     stream_id: str,
     status: Annotated[StreamStatus, typer.Argument(help="enabled, paused or disabled")],
     reason: Annotated[str | None, typer.Option(help="Told to the receiver")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the receiver")] = 10.0,
 ) -> None:
-    """Change a stream's status as Handover's operator (the receiver gets stream-updated)."""
-    body = {"stream_id": stream_id, "status": status.value, "reason": reason}
+    """Change a stream's status as Handover's operator. The receiver is told with a
+    stream-updated event; a pause or disable waits up to --wait seconds for it to arrive
+    (`handover work` delivers it; a poll receiver must poll) before the stream stops."""
     try:
-        stream = streams.set_status(uow_factory(), None, body)
+        change = streams.operator_set_status(
+            uow_factory(), stream_id, status.value, reason, wait=wait
+        )
     except StreamError as exc:
         raise fail(exc.detail) from None
-    out.print(f"{stream.stream_id}: {stream.status}")
+    out.print(f"{change.stream.stream_id}: {change.stream.status}")
+    if not change.told:
+        err.print(
+            "the receiver did not have the stream-updated event in time; it will get it "
+            "if the stream is enabled again (GET /ssf/status tells it meanwhile)",
+            highlight=False,
+        )
 
 
 @ssf_app.command("dead-letters")

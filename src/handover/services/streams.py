@@ -7,6 +7,7 @@ streams, and another platform's stream answers 404 exactly like a missing one.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -142,34 +143,103 @@ def set_status(
     body: Any,
     now: datetime | None = None,
 ) -> Stream:
-    """Enable, pause or disable a stream (SSF §8.1.2.2).
+    """Enable, pause or disable a stream at its receiver's request (SSF §8.1.2.2).
 
-    `platform_id` None is Handover's own operator; Handover then tells the receiver with a
-    stream-updated event (SSF §8.1.5). Leaving `disabled` starts the stream at the present:
-    what happened while it was disabled is dropped, unlike a pause, which holds events.
+    `platform_id` None is Handover's own operator, who should use `operator_set_status`:
+    that one tells the receiver. Leaving `disabled` starts the stream at the present: what
+    happened while it was disabled is dropped, unlike a pause, which holds events.
     """
     status, reason = parse_status(body)
-    moment = _now(now)
     with uow_factory() as uow:
-        stream_id = body.get("stream_id")
-        if platform_id is None:
-            found = uow.streams.get(str(stream_id), lock=True) if stream_id else None
-            if found is None:
-                raise StreamError(404, f"no stream {stream_id!r}")
-            stream = found
-        else:
-            stream = _owned(uow, platform_id, stream_id, lock=True)
-        was = stream.status
-        stream = stream.with_status(status, reason, moment)
-        uow.streams.update(stream)
-        if was is StreamStatus.DISABLED and status is not StreamStatus.DISABLED:
-            last = uow.signals.last_seq()
-            uow.streams.move_cursor(stream.stream_id, last)
-            uow.streams.drop_acks(stream.stream_id, last)
-        if platform_id is None and was is not status:
-            payload = {"status": status.value} | ({"reason": reason} if reason else {})
-            uow.signals.add([_addressed(stream, STREAM_UPDATED, payload, moment)])
+        stream = _stream_for(uow, platform_id, body.get("stream_id"))
+        stream = _change_status(uow, stream, status, reason, _now(now))
         uow.commit()
+    return stream
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    stream: Stream
+    #: Whether the receiver had the stream-updated event before the change took effect.
+    told: bool
+
+
+def operator_set_status(
+    uow_factory: UnitOfWorkFactory,
+    stream_id: str,
+    status_name: str,
+    reason: str | None,
+    *,
+    wait: float = 10.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> StatusChange:
+    """Handover's operator changes a stream's status and tells the receiver (SSF §8.1.5).
+
+    Stopping a stream (pause, disable) sends stream-updated *before* the stream stops, as
+    SSF requires: the event is queued, then the change waits up to `wait` seconds for the
+    receiver to have it (its cursor passes the event), and takes effect either way.
+    Enabling queues the event after the change, so it is the first thing delivered.
+    """
+    status, reason = parse_status({"status": status_name, "reason": reason})
+    payload = {"status": status.value} | ({"reason": reason} if reason else {})
+    with uow_factory() as uow:
+        stream = _stream_for(uow, None, stream_id)
+        if stream.status is status:
+            return StatusChange(stream, True)
+        stopping = status is not StreamStatus.ENABLED and stream.status is StreamStatus.ENABLED
+        if not stopping:
+            stream = _change_status(uow, stream, status, reason, datetime.now(UTC))
+        uow.signals.add([_addressed(stream, STREAM_UPDATED, payload, datetime.now(UTC))])
+        notice = uow.signals.last_seq()  # ours: outbox writers are serialised
+        uow.commit()
+    told = not stopping or _wait_for_cursor(uow_factory, stream_id, notice, wait, clock, sleep)
+    if stopping:
+        with uow_factory() as uow:
+            stream = _stream_for(uow, None, stream_id)
+            stream = _change_status(uow, stream, status, reason, datetime.now(UTC))
+            uow.commit()
+    return StatusChange(stream, told)
+
+
+def _wait_for_cursor(
+    uow_factory: UnitOfWorkFactory,
+    stream_id: str,
+    seq: int,
+    wait: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> bool:
+    deadline = clock() + wait
+    while True:
+        with uow_factory() as uow:
+            position = uow.streams.position(stream_id)
+        if position is None or position.cursor >= seq:
+            return position is not None
+        if clock() >= deadline:
+            return False
+        sleep(0.1)
+
+
+def _stream_for(uow: UnitOfWork, platform_id: str | None, stream_id: Any) -> Stream:
+    if platform_id is not None:
+        return _owned(uow, platform_id, stream_id, lock=True)
+    found = uow.streams.get(str(stream_id), lock=True) if stream_id else None
+    if found is None:
+        raise StreamError(404, f"no stream {stream_id!r}")
+    return found
+
+
+def _change_status(
+    uow: UnitOfWork, stream: Stream, status: StreamStatus, reason: str | None, at: datetime
+) -> Stream:
+    was = stream.status
+    stream = stream.with_status(status, reason, at)
+    uow.streams.update(stream)
+    if was is StreamStatus.DISABLED and status is not StreamStatus.DISABLED:
+        last = uow.signals.last_seq()
+        uow.streams.move_cursor(stream.stream_id, last)
+        uow.streams.drop_acks(stream.stream_id, last)
     return stream
 
 
