@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from handover.api import ssf_schemas as schemas
 from handover.api.deps import AppSettings, UowFactory, require_scope
 from handover.api.problems import Problem
 from handover.domain.signals import EVENTS_SUPPORTED
@@ -148,7 +149,7 @@ def ssf_jwks(signer: Signer) -> JSONResponse:
     return JSONResponse(signer.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
-@router.post("/ssf/streams", status_code=201)
+@router.post("/ssf/streams", status_code=201, openapi_extra=schemas.body(schemas.StreamConfigIn))
 async def create_stream(
     uow_factory: UowFactory, tx: Tx, platform_id: Manager, body: Body
 ) -> JSONResponse:
@@ -169,7 +170,7 @@ async def read_streams(
     return JSONResponse([config(stream, tx.issuer) for stream in found])
 
 
-@router.patch("/ssf/streams")
+@router.patch("/ssf/streams", openapi_extra=schemas.body(schemas.StreamConfigIn))
 async def update_stream(
     uow_factory: UowFactory, tx: Tx, platform_id: Manager, body: Body
 ) -> JSONResponse:
@@ -177,7 +178,7 @@ async def update_stream(
     return JSONResponse(config(stream, tx.issuer))
 
 
-@router.put("/ssf/streams")
+@router.put("/ssf/streams", openapi_extra=schemas.body(schemas.StreamConfigIn))
 async def replace_stream(
     uow_factory: UowFactory, tx: Tx, platform_id: Manager, body: Body
 ) -> JSONResponse:
@@ -207,7 +208,7 @@ async def read_status(
     return JSONResponse(status(found[0]))
 
 
-@router.post("/ssf/status")
+@router.post("/ssf/status", openapi_extra=schemas.body(schemas.StatusIn))
 async def update_status(uow_factory: UowFactory, platform_id: Manager, body: Body) -> JSONResponse:
     if not isinstance(body, dict):
         raise _problem(StreamError(400, "the body must be a JSON object"))
@@ -215,19 +216,19 @@ async def update_status(uow_factory: UowFactory, platform_id: Manager, body: Bod
     return JSONResponse(status(stream))
 
 
-@router.post("/ssf/subjects:add")
+@router.post("/ssf/subjects:add", openapi_extra=schemas.body(schemas.SubjectIn))
 async def add_subject(uow_factory: UowFactory, platform_id: Manager, body: Body) -> Response:
     await _call(streams.change_subject, uow_factory, platform_id, body, include=True)
     return Response(status_code=200)
 
 
-@router.post("/ssf/subjects:remove", status_code=204)
+@router.post("/ssf/subjects:remove", status_code=204, openapi_extra=schemas.body(schemas.SubjectIn))
 async def remove_subject(uow_factory: UowFactory, platform_id: Manager, body: Body) -> Response:
     await _call(streams.change_subject, uow_factory, platform_id, body, include=False)
     return Response(status_code=204)
 
 
-@router.post("/ssf/verify", status_code=204)
+@router.post("/ssf/verify", status_code=204, openapi_extra=schemas.body(schemas.VerifyIn))
 async def verify(uow_factory: UowFactory, platform_id: Reader, body: Body) -> Response:
     await _call(streams.request_verification, uow_factory, platform_id, body)
     return Response(status_code=204)
@@ -259,7 +260,7 @@ def _poll_request(body: Any) -> tuple[int | None, bool, list[str], dict[str, str
     return max_events, immediately, acks, errors
 
 
-@router.post("/ssf/poll/{stream_id}")
+@router.post("/ssf/poll/{stream_id}", openapi_extra=schemas.body(schemas.PollIn))
 async def poll(
     stream_id: str,
     uow_factory: UowFactory,
