@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -162,3 +163,32 @@ def test_without_private_networks_a_name_resolving_inward_is_refused(
         result = HttpSetSender(timeout=1, allow_private=False).push(target, None, "t")
         assert not result.delivered and "private network" in result.error
     assert script.seen == []  # nothing left the process
+
+
+def test_a_receiver_trickling_its_answer_is_cut_off_at_the_deadline() -> None:
+    """Each byte comes within the socket timeout; the whole answer never does."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 1000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                connection.sendall(b"x")
+            except OSError:
+                break
+            time.sleep(0.1)
+        connection.close()
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    began = time.monotonic()
+    result = LOOPBACK_ALLOWED(timeout=0.5).push(f"http://127.0.0.1:{port}/e", None, "t")
+    took = time.monotonic() - began
+    stop.set()
+    listener.close()
+    assert (result.delivered, result.error) == (False, "the receiver did not answer in time")
+    assert took < 5, f"held for {took:.1f} s"

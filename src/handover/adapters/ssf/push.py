@@ -9,12 +9,14 @@ Everything else in Handover that speaks HTTP uses httpx.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import json
 import socket
 import ssl
 import threading
+import time
 from urllib.parse import urlsplit
 
 from handover.domain.streams import internal_address
@@ -23,6 +25,7 @@ from handover.services.ports import PushResult
 #: RFC 8935 §2.3 error codes after which resending the same SET cannot succeed.
 PERMANENT_ERRORS = frozenset({"invalid_request"})
 MAX_ANSWER = 65_536
+TIMED_OUT = "the receiver did not answer in time"
 _Origin = tuple[str, str, int]
 
 
@@ -40,6 +43,7 @@ class HttpSetSender:
         self.allow_private = allow_private
         self._local = threading.local()
         self._tls = ssl.create_default_context()
+        self._watchdog = _Watchdog()
 
     def push(self, url: str, authorization: str | None, token: str) -> PushResult:
         try:
@@ -57,6 +61,7 @@ class HttpSetSender:
                 return PushResult(False, None, str(exc))
             except OSError as exc:
                 return PushResult(False, None, f"{type(exc).__name__}: {exc}")
+            watch = self._watchdog.watch(connection, self.timeout)
             try:
                 connection.request("POST", target, body=body, headers=headers)
                 response = connection.getresponse()
@@ -65,19 +70,24 @@ class HttpSetSender:
                 payload = response.read(MAX_ANSWER)
                 if response.will_close or not response.isclosed():
                     self._drop(origin)  # closing, or a body we would not read to its end
-                return _result(status, reason, payload)
-            except TimeoutError:
-                self._drop(origin)
-                return PushResult(False, None, "the receiver did not answer in time")
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-                self._drop(origin)
-                if attempt == 2:  # a kept-alive connection the receiver closed: retry once
-                    return PushResult(False, None, f"{type(exc).__name__}: {exc}")
+                if not self._watchdog.release(watch):
+                    return _result(status, reason, payload)
             except (http.client.InvalidURL, ValueError) as exc:
+                self._watchdog.release(watch)
                 return PushResult(False, None, f"the endpoint URL: {exc}", permanent=True)
             except (OSError, http.client.HTTPException) as exc:
                 self._drop(origin)
-                return PushResult(False, None, f"{type(exc).__name__}: {exc}")
+                cut_off = self._watchdog.release(watch)
+                if cut_off or isinstance(exc, TimeoutError):
+                    return PushResult(False, None, TIMED_OUT)
+                kept_alive_closed = isinstance(
+                    exc, http.client.RemoteDisconnected | BrokenPipeError | ConnectionResetError
+                )
+                if attempt == 2 or not kept_alive_closed:  # a stale keep-alive: retry once
+                    return PushResult(False, None, f"{type(exc).__name__}: {exc}")
+                continue
+            self._drop(origin)
+            return PushResult(False, None, TIMED_OUT)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _connections(self) -> dict[_Origin, http.client.HTTPConnection]:
@@ -114,6 +124,55 @@ class HttpSetSender:
     def close(self) -> None:
         for origin in list(self._connections()):
             self._drop(origin)
+
+
+class _Watchdog:
+    """Cuts off requests that outlive their deadline.
+
+    A socket timeout bounds each read, not the whole request: a receiver that trickles
+    its answer a byte at a time would otherwise hold a delivery thread (and its stream's
+    lease) for as long as it likes. One daemon thread shuts such sockets down.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._due: dict[int, tuple[float, http.client.HTTPConnection]] = {}
+        self._cut: set[int] = set()
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, connection: http.client.HTTPConnection, seconds: float) -> int:
+        with self._lock:
+            self._next += 1
+            self._due[self._next] = (time.monotonic() + seconds, connection)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True, name="push-watch")
+                self._thread.start()
+            return self._next
+
+    def release(self, watch: int) -> bool:
+        """Stop watching; True when the request was cut off."""
+        with self._lock:
+            self._due.pop(watch, None)
+            if watch in self._cut:
+                self._cut.discard(watch)
+                return True
+            return False
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(0.05)
+            now = time.monotonic()
+            with self._lock:
+                late = [(w, c) for w, (due, c) in self._due.items() if due <= now]
+                for watch, _ in late:
+                    self._due.pop(watch)
+                    self._cut.add(watch)
+            for _, connection in late:
+                sock = connection.sock
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
 
 
 class InternalAddress(OSError):
