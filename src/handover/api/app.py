@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from handover import __version__, bootstrap
 from handover.adapters.storage.engine import make_engine
-from handover.api import carrier, check, log, numbers, oauth, problems, ssf
+from handover.api import carrier, check, log, numbers, oauth, platform, problems, ssf
 from handover.config import Settings
 
 
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(check.router)
     app.include_router(check.camara)
     app.include_router(ssf.router)
+    app.include_router(platform.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

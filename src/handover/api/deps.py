@@ -86,3 +86,18 @@ def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
 
 CarrierReporter = Annotated[Principal, Depends(require_scope("carrier:report"))]
 NumberReader = Annotated[Principal, Depends(require_scope("numbers:read"))]
+
+
+def require_platform(scope: str) -> Callable[..., Awaitable[str]]:
+    """The calling platform's id, for a platform client holding `scope` (403 otherwise)."""
+    check = require_scope(scope)
+
+    # A default, not `Annotated`: the closure's `check` is not visible to postponed annotations.
+    async def platform_id(principal: Principal = Depends(check)) -> str:
+        if principal.platform_id is None:
+            raise Problem(
+                403, "not-a-platform", "Only a platform's client may do this", f"scope {scope}"
+            )
+        return principal.platform_id
+
+    return platform_id

@@ -18,12 +18,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from handover.api import ssf_schemas as schemas
-from handover.api.deps import AppSettings, UowFactory, require_scope
+from handover.api.deps import AppSettings, UowFactory, require_platform
 from handover.api.problems import Problem
 from handover.domain.signals import EVENTS_SUPPORTED
 from handover.domain.streams import DeliveryMethod, Stream, StreamError
 from handover.services import delivery, streams
-from handover.services.access import Principal
 from handover.services.ports import SetSigner
 
 router = APIRouter(tags=["shared signals"])
@@ -43,20 +42,8 @@ def _problem(error: StreamError) -> Problem:
     return Problem(error.status, "ssf", _TITLES.get(error.status, "Refused"), error.detail)
 
 
-def _platform(scope: str) -> Callable[..., Any]:
-    check = require_scope(scope)
-
-    # A default, not `Annotated`: the closure's `check` is not visible to postponed annotations.
-    async def platform_id(principal: Principal = Depends(check)) -> str:
-        if principal.platform_id is None:
-            raise Problem(403, "ssf", _TITLES[403], "Only platform clients have streams.")
-        return principal.platform_id
-
-    return platform_id
-
-
-Manager = Annotated[str, Depends(_platform("ssf.manage"))]
-Reader = Annotated[str, Depends(_platform("ssf.read"))]
+Manager = Annotated[str, Depends(require_platform("ssf.manage"))]
+Reader = Annotated[str, Depends(require_platform("ssf.read"))]
 
 
 async def _transmitter(request: Request) -> streams.Transmitter:

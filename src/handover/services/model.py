@@ -20,7 +20,7 @@ class Role(StrEnum):
 #: Scopes a machine client may hold, by role.
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.CARRIER: frozenset({"carrier:report", "numbers:read"}),
-    Role.PLATFORM: frozenset({"check", "ssf.read", "ssf.manage", "cases"}),
+    Role.PLATFORM: frozenset({"check", "ssf.read", "ssf.manage", "cases", "bindings"}),
     Role.REGULATOR: frozenset({"numbers:read", "regulator:read"}),
     Role.OPERATOR: frozenset({"numbers:read", "carrier:report", "operator"}),
 }

@@ -12,6 +12,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from handover.domain.bindings import Binding, BindingKey
 from handover.domain.lifecycle import Number
 from handover.domain.platforms import Platform
 from handover.domain.reports import CarrierReport, Fingerprint, Outcome
@@ -223,6 +224,25 @@ class SignalOutbox(Protocol):
     def get(self, seqs: Collection[int]) -> list[Signal]: ...
 
 
+class BindingRepository(Protocol):
+    def get(self, platform_id: str, keys: Collection[BindingKey]) -> dict[BindingKey, Binding]: ...
+
+    def add(self, bindings: Sequence[Binding], registered_at: datetime) -> None: ...
+
+    def update(self, bindings: Sequence[Binding]) -> None:
+        """New `bound_since` and `tier` for bindings that exist."""
+
+    def remove(self, platform_id: str, keys: Collection[BindingKey]) -> int: ...
+
+    def for_platform(
+        self, platform_id: str, e164: str | None, after: BindingKey | None, limit: int
+    ) -> list[Binding]:
+        """The platform's bindings in (number, account ref) order, after `after`."""
+
+    def for_number(self, e164: str) -> list[Binding]:
+        """Every platform's bindings on a number (for renewals; never shown whole)."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction. Leaving the block without `commit()` rolls everything back.
 
@@ -238,6 +258,7 @@ class UnitOfWork(abc.ABC):
     platforms: PlatformRepository
     streams: StreamRepository
     signals: SignalOutbox
+    bindings: BindingRepository
 
     def __enter__(self) -> Self:
         return self

@@ -284,3 +284,16 @@ dead_letters = Table(
     Column("replay_requested_at", UtcDateTime, nullable=True),
     Column("delivered_at", UtcDateTime, nullable=True),
 )
+
+#: Accounts platforms registered as bound to a number (only an opaque account ref).
+bindings = Table(
+    "bindings",
+    metadata,
+    Column("platform_id", String(64), ForeignKey("platforms.id"), primary_key=True),
+    Column("e164", String(16), primary_key=True),
+    Column("account_ref", String(128), primary_key=True),
+    Column("bound_since", UtcDateTime, nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("registered_at", UtcDateTime, nullable=False),
+    Index("ix_bindings_e164", "e164"),
+)

@@ -7,6 +7,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from handover.adapters.storage.auditlog import SqlAuditLog
+from handover.adapters.storage.bindings import SqlBindingRepository
 from handover.adapters.storage.repositories import (
     SqlCarrierRepository,
     SqlClientRepository,
@@ -38,6 +39,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.platforms = SqlPlatformRepository(self.connection)
         self.streams = SqlStreamRepository(self.connection)
         self.signals = SqlSignalOutbox(self.connection)
+        self.bindings = SqlBindingRepository(self.connection)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
