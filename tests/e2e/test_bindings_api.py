@@ -1,0 +1,146 @@
+"""The binding registry over HTTP (`/v1/platform/bindings`), on both stores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import Client
+from handover.services import access
+from handover.services.ports import UnitOfWorkFactory
+
+Headers = Callable[..., dict[str, str]]
+URL = "/v1/platform/bindings"
+
+
+def binding(number: str = "+8613800138000", ref: str = "acct-1", **changes: Any) -> dict[str, Any]:
+    return {
+        "number": number,
+        "account_ref": ref,
+        "bound_since": "2019-04-01",
+        "tier": "high",
+    } | changes
+
+
+@pytest.fixture
+def platforms(uow_factory: UnitOfWorkFactory) -> dict[str, Client]:
+    found = {}
+    with uow_factory() as uow:
+        for platform_id in ("lender", "cloud"):
+            _, credentials = access.register_platform(
+                uow, platform_id, platform_id.title(), "lending", "high"
+            )
+            found[platform_id] = Client(credentials.client_id, credentials.client_secret)
+        uow.commit()
+    return found
+
+
+def put(http: TestClient, headers: dict[str, str], *items: dict[str, Any]) -> Any:
+    return http.put(URL, json={"bindings": list(items)}, headers=headers)
+
+
+def listed(http: TestClient, headers: dict[str, str], **query: Any) -> list[dict[str, Any]]:
+    response = http.get(URL, params=query, headers=headers)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def test_registering_is_idempotent_and_updates_what_changed(
+    http: TestClient, platforms: dict[str, Client], as_client: Headers
+) -> None:
+    headers = as_client(platforms["lender"])
+    batch = [binding(), binding(ref="acct-2", tier="low"), binding("13900139000", "acct-3")]
+    response = put(http, headers, *batch[:2], {**batch[2], "number": "+8613900139000"})
+    assert response.json() == {"created": 3, "updated": 0, "unchanged": 0}
+    again = put(http, headers, binding(), binding(ref="acct-2", tier="medium"))
+    assert again.json() == {"created": 0, "updated": 1, "unchanged": 1}
+    items = listed(http, headers)
+    assert [(i["number"], i["account_ref"], i["tier"]) for i in items] == [
+        ("+8613800138000", "acct-1", "high"),
+        ("+8613800138000", "acct-2", "medium"),
+        ("+8613900139000", "acct-3", "high"),
+    ]
+    assert items[0]["bound_since"].startswith("2019-04-01T00:00:00")
+
+
+def test_one_bad_item_refuses_the_whole_batch_and_says_which(
+    http: TestClient, platforms: dict[str, Client], as_client: Headers
+) -> None:
+    headers = as_client(platforms["lender"])
+    response = put(
+        http,
+        headers,
+        binding(),
+        binding(number="+86123"),
+        binding(ref="acct-2", bound_since="2999-01-01"),
+        binding(ref="acct-3", tier="platinum"),
+        binding(),
+        {**binding(ref="acct-4"), "name": "Zhang San"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    errors = {fault["index"]: fault["detail"] for fault in response.json()["errors"]}
+    assert set(errors) == {1, 2, 3, 5}
+    assert "future" in errors[2] and "tier" in errors[3] and "unknown fields" in errors[5]
+    assert listed(http, headers) == [], "nothing was written"
+    twice = put(http, headers, binding(), binding())
+    assert twice.status_code == 422 and twice.json()["errors"][0]["index"] == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [[], {"bindings": "no"}, {"bindings": [], "more": 1}, {"items": []}],
+)
+def test_a_body_that_is_not_a_batch_is_refused(
+    http: TestClient, platforms: dict[str, Client], as_client: Headers, body: Any
+) -> None:
+    response = http.put(URL, json=body, headers=as_client(platforms["lender"]))
+    assert response.status_code == 422
+
+
+def test_a_platform_sees_and_removes_only_its_own_bindings(
+    http: TestClient, platforms: dict[str, Client], as_client: Headers
+) -> None:
+    lender, cloud = as_client(platforms["lender"]), as_client(platforms["cloud"])
+    put(http, lender, binding(), binding(ref="acct-2"))
+    put(http, cloud, binding(ref="acct-1"))
+    assert [i["account_ref"] for i in listed(http, cloud)] == ["acct-1"]
+    removed = http.request("DELETE", URL, json={"bindings": [binding()]}, headers=cloud)
+    assert removed.json() == {"removed": 1}
+    assert len(listed(http, lender)) == 2, "the other platform's binding is untouched"
+    again = http.request("DELETE", URL, json={"bindings": [binding()]}, headers=cloud)
+    assert again.json() == {"removed": 0}
+
+
+def test_pages_and_the_number_filter(
+    http: TestClient, platforms: dict[str, Client], as_client: Headers
+) -> None:
+    headers = as_client(platforms["lender"])
+    put(http, headers, *[binding(ref=f"acct-{i:02d}") for i in range(5)])
+    put(http, headers, binding(number="+8613900139000"))
+    seen, cursor = [], None
+    while True:
+        query: dict[str, Any] = {"limit": 2, "number": "13800138000"}
+        query |= {"cursor": cursor} if cursor else {}
+        response = http.get(URL, params={**query, "number": "+8613800138000"}, headers=headers)
+        page = response.json()
+        seen += [item["account_ref"] for item in page["items"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == [f"acct-{i:02d}" for i in range(5)]
+    bad = http.get(URL, params={"cursor": "%%%"}, headers=headers)
+    assert bad.status_code == 422
+
+
+def test_only_platform_clients_with_the_scope_may_use_the_registry(
+    http: TestClient, platforms: dict[str, Client], regulator: Client, as_client: Headers
+) -> None:
+    assert http.get(URL).status_code == 401
+    assert http.get(URL, headers=as_client(regulator)).status_code == 403
+    narrow = as_client(platforms["lender"], "check")
+    assert put(http, narrow, binding()).status_code == 403
