@@ -144,3 +144,60 @@ def test_only_platform_clients_with_the_scope_may_use_the_registry(
     assert http.get(URL, headers=as_client(regulator)).status_code == 403
     narrow = as_client(platforms["lender"], "check")
     assert put(http, narrow, binding()).status_code == 403
+
+
+# -- the activation notice ------------------------------------------------------------------
+
+NUMBER = "+8613800138000"
+RECYCLED = [
+    {"event_id": "a", "number": NUMBER, "event": "activated", "occurred_at": "2019-01-10",
+     "subscriber": "first"},
+    {"event_id": "c", "number": NUMBER, "event": "cancelled", "occurred_at": "2022-02-10"},
+    {"event_id": "r", "number": NUMBER, "event": "released", "occurred_at": "2022-06-10"},
+    {"event_id": "b", "number": NUMBER, "event": "activated", "occurred_at": "2022-07-01",
+     "subscriber": "second"},
+]  # fmt: skip
+
+
+def notice(http: TestClient, headers: dict[str, str], number: str = NUMBER) -> Any:
+    return http.get(f"/v1/carrier/numbers/{number}/activation-notice", headers=headers)
+
+
+def test_the_notice_names_the_platforms_left_from_an_earlier_tenure(
+    http: TestClient,
+    platforms: dict[str, Client],
+    cm: Client,
+    cu: Client,
+    regulator: Client,
+    as_client: Headers,
+) -> None:
+    carrier = as_client(cm)
+    reported = http.post("/v1/carrier/events", json={"events": RECYCLED}, headers=carrier)
+    assert reported.json()["accepted"] == 4
+    put(http, as_client(platforms["lender"]), binding(bound_since="2020-05-01"))
+    put(http, as_client(platforms["cloud"]), binding(bound_since="2022-07-01T00:00:00Z"))
+    answer = notice(http, carrier)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["used_before"] is True
+    assert body["tenure_start"].startswith("2022-07-01")
+    # The new subscriber's own account (bound at the tenure's start) is not the old one's.
+    assert body["platforms"] == [{"name": "Lender", "category": "lending"}]
+    assert "Lender" in body["message"]["en"] and "Lender" in body["message"]["zh-CN"]
+    assert "acct" not in answer.text, "never an account ref"
+    assert notice(http, as_client(regulator)).status_code == 200
+    assert notice(http, as_client(cu)).status_code == 404, "another carrier's number"
+
+
+def test_the_notice_of_a_first_tenure_or_a_number_without_subscriber(
+    http: TestClient, cm: Client, as_client: Headers
+) -> None:
+    carrier = as_client(cm)
+    http.post("/v1/carrier/events", json={"events": RECYCLED[:1]}, headers=carrier)
+    first = notice(http, carrier).json()
+    assert (first["used_before"], first["platforms"]) == (False, [])
+    http.post("/v1/carrier/events", json={"events": RECYCLED[1:2]}, headers=carrier)
+    frozen = notice(http, carrier)
+    assert frozen.status_code == 409
+    assert notice(http, carrier, "+8613900139000").status_code == 404
+    assert notice(http, carrier, "12345").status_code == 422

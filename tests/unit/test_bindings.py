@@ -62,3 +62,33 @@ def test_only_bindings_older_than_the_tenure_belong_to_an_earlier_holder() -> No
     binding = parse_binding(item(bound_since="2022-07-01"), 0, "lender", NOW)
     assert binding.bound_before(datetime(2022, 7, 2, tzinfo=UTC))
     assert not binding.bound_before(datetime(2022, 7, 1, tzinfo=UTC))  # same moment: the new
+
+
+def test_the_activation_notice_lists_each_earlier_platform_once() -> None:
+    from handover.domain.lifecycle import EventKind, LifecycleReport, Number
+    from handover.domain.notices import activation_notice
+    from handover.domain.policy import FreezePolicy
+    from handover.domain.rejections import Rejected
+
+    number = Number("+8613800138000", "CN")
+    policy = FreezePolicy()
+    for kind, day, subscriber in [
+        (EventKind.ACTIVATED, datetime(2019, 1, 1, tzinfo=UTC), "first"),
+        (EventKind.CANCELLED, datetime(2022, 1, 1, tzinfo=UTC), None),
+    ]:
+        number.apply(LifecycleReport(kind, day, "cm", subscriber), policy)
+    with pytest.raises(Rejected, match="no subscriber"):
+        activation_notice(number, [])
+    for kind, day, subscriber in [
+        (EventKind.RELEASED, datetime(2022, 6, 1, tzinfo=UTC), None),
+        (EventKind.ACTIVATED, datetime(2022, 7, 1, tzinfo=UTC), "second"),
+    ]:
+        number.apply(LifecycleReport(kind, day, "cm", subscriber), policy)
+    old = [
+        parse_binding(item(account_ref=ref), 0, platform, NOW)
+        for platform, ref in [("lender", "a"), ("lender", "b"), ("bank", "c")]
+    ]
+    new = parse_binding(item(bound_since="2022-08-01"), 0, "cloud", NOW)
+    notice = activation_notice(number, [*old, new])
+    assert notice.used_before and notice.platforms == ("bank", "lender")
+    assert notice.tenure_start == datetime(2022, 7, 1, tzinfo=UTC)

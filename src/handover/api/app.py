@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oauth.router)
     app.include_router(carrier.router)
     app.include_router(numbers.router)
+    app.include_router(numbers.notices)
     app.include_router(log.router)
     app.include_router(check.router)
     app.include_router(check.camara)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from handover.api.deps import NumberReader, UowFactory
 from handover.api.problems import Problem
 from handover.api.schemas import NumberHistoryPublic, RecordedEventPublic, TenurePublic
-from handover.domain.rejections import Rejected
+from handover.domain.rejections import Reason, Rejected
 from handover.services.history import number_history
+from handover.services.notices import NoticeForSubscriber, notice_for
 
 router = APIRouter(prefix="/v1/numbers", tags=["numbers"])
+#: What the holding carrier shows its subscribers.
+notices = APIRouter(prefix="/v1/carrier/numbers", tags=["carrier"])
 
 
 @router.get("/{number}", response_model=NumberHistoryPublic)
@@ -49,3 +54,55 @@ def get_number(
             for e in history.events
         ],
     )
+
+
+def _message(found: NoticeForSubscriber) -> dict[str, str]:
+    """What the carrier shows the subscriber, in English and Chinese."""
+    names = [platform.name for platform in found.platforms]
+    if not found.notice.used_before:
+        return {
+            "en": "This number had no earlier subscriber.",
+            "zh-CN": "此号码此前没有其他机主。",
+        }
+    if not names:
+        return {
+            "en": "This number was used by someone else before. No platform registered with "
+            "Handover still lists it; a renewal also asks the platforms that did not register.",
+            "zh-CN": "此号码曾由他人使用。目前没有在 Handover 登记的平台仍绑定该号码；"
+            "申请二次号码焕新时，未登记的平台也会被询问。",
+        }
+    return {
+        "en": f"This number was used by someone else before. {len(names)} platform(s) still "
+        f"list it: {', '.join(names)}. Renew the number through Handover so they unbind the "
+        "previous owner's accounts.",
+        "zh-CN": f"此号码曾由他人使用。仍有 {len(names)} 个平台登记了该号码："
+        f"{'、'.join(names)}。请通过 Handover 申请二次号码焕新，让这些平台解绑前任机主的账号。",
+    }
+
+
+@notices.get("/{number}/activation-notice")
+def get_activation_notice(
+    number: str, principal: NumberReader, uow_factory: UowFactory
+) -> dict[str, Any]:
+    """What to tell a new subscriber at the counter or in the app: was the number used
+    before, and which platforms still list it from before this tenure (names only)."""
+    try:
+        found = notice_for(uow_factory, principal, number)
+    except Rejected as exc:
+        if exc.reason is Reason.INVALID_NUMBER:
+            raise Problem(422, "invalid-number", "Not a valid E.164 number", exc.detail) from None
+        raise Problem(
+            409, "no-subscriber", "The number has no subscriber now", exc.detail
+        ) from None
+    if found is None:
+        raise Problem(404, "not-found", "No such number", f"{number} is not known to you")
+    return {
+        "number": found.notice.e164,
+        "used_before": found.notice.used_before,
+        "tenure_start": found.notice.tenure_start.isoformat(),
+        "platforms": [
+            {"name": platform.name, "category": platform.category.value}
+            for platform in found.platforms
+        ],
+        "message": _message(found),
+    }

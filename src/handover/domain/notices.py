@@ -1,0 +1,35 @@
+"""The activation notice: what a new subscriber is told when a used number is handed over.
+
+"This number was used before; these platforms still list it." The current tenure's start
+is the boundary: only bindings from before it belong to an earlier holder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from handover.domain.bindings import Binding
+from handover.domain.lifecycle import Number, State
+from handover.domain.rejections import Reason, Rejected
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationNotice:
+    e164: str
+    tenure_start: datetime
+    #: The number had an earlier tenure (it was recycled to this subscriber).
+    used_before: bool
+    #: Platforms that still list the number from before this tenure, by id.
+    platforms: tuple[str, ...]
+
+
+def activation_notice(number: Number, bindings: Iterable[Binding]) -> ActivationNotice:
+    """The notice for a number in service; `Rejected` when it has no current subscriber."""
+    if number.tenure is None or number.state not in (State.ACTIVE, State.SUSPENDED):
+        state = number.state.value if number.state else "never reported"
+        raise Rejected(Reason.ILLEGAL_TRANSITION, f"the number has no subscriber now ({state})")
+    start = number.tenure.start
+    left = sorted({b.platform_id for b in bindings if b.bound_before(start)})
+    return ActivationNotice(number.e164, start, number.reassigned_at is not None, tuple(left))
