@@ -276,7 +276,13 @@ def assert_delivered_in_order(receiver: PlatformReceiver, expected: list[str]) -
 
 
 def wait_for_all(receiver: PlatformReceiver, how_many: int, timeout: float = 15.0) -> None:
-    wait_until(lambda: len(receiver.jtis()) >= how_many, timeout, f"{how_many} SETs")
+    """Until `how_many` SETs were handled and their requests recorded (the fault layer
+    records a request after the kit has answered it)."""
+    wait_until(
+        lambda: len(receiver.jtis()) >= how_many and len(receiver.arrivals) >= how_many,
+        timeout,
+        f"{how_many} SETs",
+    )
 
 
 def b64json(segment: str) -> Any:
@@ -320,7 +326,11 @@ def test_a_recycled_number_reaches_push_and_poll_receivers_within_a_second(
         time.sleep(0.2)  # the long poll is waiting
         reported = time.monotonic()
         handover.report([last])
-        wait_until(lambda: receiver.events and polled, 20, "the SET by push and by poll")
+        wait_until(
+            lambda: receiver.events and receiver.arrivals and polled,
+            20,
+            "the SET by push and by poll",
+        )
         stop.set()
         polling.join(5)
     assert not failures, failures
