@@ -1027,3 +1027,21 @@ def test_a_polled_set_under_an_unknown_kid_is_left_for_the_next_poll(
     result = poller.poll_once(max_events=10)
     assert (result.delivered, result.errors, result.deferred) == (0, 0, 1)
     assert poller.pending_errors == {} and "r1" not in poller.pending_acks
+
+
+def test_the_kits_event_types_are_the_transmitters() -> None:
+    """The kit repeats the URIs so it can be vendored; they must not drift apart."""
+    from handover.domain import signals
+
+    for name in (
+        "IDENTIFIER_RECYCLED",
+        "VERIFICATION",
+        "STREAM_UPDATED",
+        "NUMBER_CANCELLED",
+        "NUMBER_RESTORED",
+        "NUMBER_PORTED",
+        "CASE_OPENED",
+        "CASE_CANCELLED",
+    ):
+        assert getattr(types, name) == getattr(signals, name), name
+    assert set(types.NUMBER_EVENTS) | set(types.STREAM_EVENTS) <= set(signals.EVENTS_SUPPORTED)

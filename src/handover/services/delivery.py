@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from handover.domain.signals import ALWAYS_DELIVERED, Signal, seq_of, set_claims, set_id
 from handover.domain.streams import DeliveryMethod, Stream, StreamError, StreamStatus
 from handover.services.model import DeadLetter
-from handover.services.ports import SetSender, SetSigner, UnitOfWorkFactory
+from handover.services.ports import PushResult, SetSender, SetSigner, UnitOfWorkFactory
 
 MAX_POLL_EVENTS = 1_000
 
@@ -186,7 +186,8 @@ class PushWorker:
                 return
             cursor = delivered_to
 
-    def _push(self, stream: Stream, signal: Signal) -> _Outcome:
+    def _push(self, stream: Stream, signal: Signal) -> PushResult:
+        """The receiver's answer, its `error` described for operators (status included)."""
         claims = set_claims(signal, stream.stream_id, self.issuer, stream.audience, self.clock())
         token = self.signer.sign(claims, stream.signing_alg)
         assert stream.delivery.endpoint_url is not None
@@ -195,8 +196,8 @@ class PushWorker:
                 stream.delivery.endpoint_url, stream.delivery.authorization_header, token
             )
         except Exception as exc:  # one receiver's fault must not stop every stream
-            return _Outcome(False, False, f"{type(exc).__name__}: {exc}")
-        return _Outcome(result.delivered, result.permanent, _describe(result.status, result.error))
+            return PushResult(False, None, f"{type(exc).__name__}: {exc}")
+        return replace(result, error=_describe(result.status, result.error))
 
     def _advance(self, stream: Stream, cursor: int) -> bool:
         with self.uow_factory() as uow:
@@ -210,7 +211,7 @@ class PushWorker:
         signal: Signal,
         delivered_to: int,
         attempts: int,
-        outcome: _Outcome,
+        outcome: PushResult,
         report: RoundReport,
     ) -> None:
         """Record a failed push: retry later, or give the SET up to the dead letters."""
@@ -249,7 +250,7 @@ class PushWorker:
             signals = {s.seq: s for s in uow.signals.get([letter.seq for letter in letters])}
         for letter in letters:
             signal = signals.get(letter.seq)
-            outcome = self._push(stream, signal) if signal else _Outcome(True, False, "")
+            outcome = self._push(stream, signal) if signal else PushResult(True)
             with self.uow_factory() as uow:
                 if outcome.delivered:
                     uow.streams.replayed(stream.stream_id, letter.seq, self.clock())
@@ -265,13 +266,6 @@ class PushWorker:
                     uow.streams.add_dead_letter(again)
                     report.dead += 1
                 uow.commit()
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    delivered: bool
-    permanent: bool
-    error: str
 
 
 def _describe(status: int | None, error: str) -> str:
