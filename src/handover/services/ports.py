@@ -14,6 +14,7 @@ from typing import Any, Protocol, Self
 
 from handover.domain.bindings import Binding, BindingKey
 from handover.domain.lifecycle import Number
+from handover.domain.messages import Message
 from handover.domain.platforms import Platform
 from handover.domain.reports import CarrierReport, Fingerprint, Outcome
 from handover.domain.signals import SetClaims, Signal
@@ -243,6 +244,27 @@ class BindingRepository(Protocol):
         """Every platform's bindings on a number (for renewals; never shown whole)."""
 
 
+class MessageOutbox(Protocol):
+    """Messages to people, queued in the transaction that causes them (see `domain.messages`)."""
+
+    def add(self, messages: Sequence[Message]) -> int:
+        """Queue messages whose `dedupe_key` is new; how many were queued."""
+
+    def due(self, now: datetime, limit: int) -> list[Message]:
+        """Unsent messages whose `send_after` has come, oldest first (locked, skipping
+        rows another worker holds, where the store can)."""
+
+    def sent(self, message_id: int, at: datetime) -> None: ...
+
+    def failed(self, message_id: int, error: str, retry_at: datetime) -> None:
+        """Count a failed attempt and try again at `retry_at`."""
+
+    def for_key(self, dedupe_key: str) -> Message | None: ...
+
+    def recent(self, recipient: str | None, limit: int) -> list[Message]:
+        """The newest messages (to one recipient, or to anyone), newest first."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction. Leaving the block without `commit()` rolls everything back.
 
@@ -259,6 +281,7 @@ class UnitOfWork(abc.ABC):
     streams: StreamRepository
     signals: SignalOutbox
     bindings: BindingRepository
+    messages: MessageOutbox
 
     def __enter__(self) -> Self:
         return self

@@ -297,3 +297,172 @@ bindings = Table(
     Column("registered_at", UtcDateTime, nullable=False),
     Index("ix_bindings_e164", "e164"),
 )
+
+_SERIAL = BigInteger().with_variant(Integer, "sqlite")
+
+#: A new owner's renewal: one request that fans out into one case per platform.
+renewals = Table(
+    "renewals",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("e164", String(16), nullable=False),
+    Column("tenure_start", UtcDateTime, nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    #: When the owner was told every case is answered (None until then).
+    Column("completed_at", UtcDateTime, nullable=True),
+    Index("ix_renewals_e164", "e164"),
+)
+
+#: One request to one platform about one number (DESIGN.md §3 "Case").
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("renewal_id", String(36), ForeignKey("renewals.id"), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("requester", String(16), nullable=False),
+    Column("e164", String(16), nullable=False),
+    Column("platform_id", String(64), ForeignKey("platforms.id"), nullable=False),
+    #: The requester's tenure start: a renewal touches only accounts bound before it.
+    Column("tenure_start", UtcDateTime, nullable=False),
+    #: A previous owner's case names one of their bindings; a renewal names none.
+    Column("account_ref", String(128), nullable=True),
+    Column("migrate_to", String(16), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("deadline", UtcDateTime, nullable=False),
+    Column("outcome", String(16), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("answered_at", UtcDateTime, nullable=True),
+    Column("escalated_at", UtcDateTime, nullable=True),
+    Column("cancelled_at", UtcDateTime, nullable=True),
+    Column("version", Integer, nullable=False),
+    Index("ix_cases_platform_state", "platform_id", "state"),
+    Index("ix_cases_e164", "e164"),
+    Index("ix_cases_state_deadline", "state", "deadline"),
+    Index("ix_cases_renewal_id", "renewal_id"),
+)
+
+#: Everything that happened to a case, in order, with its audit-log entry.
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("case_id", String(36), ForeignKey("cases.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("log_index", BigInteger, nullable=True),
+    Index("ix_case_events_case_id", "case_id"),
+)
+
+#: An owner's complaint about a case; goes to the regulator's queue.
+complaints = Table(
+    "complaints",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("case_id", String(36), ForeignKey("cases.id"), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("filed_at", UtcDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Index("ix_complaints_state", "state"),
+    Index("ix_complaints_case_id", "case_id"),
+)
+
+#: One-time SMS sign-in codes, stored hashed; single use, short-lived.
+sign_in_codes = Table(
+    "sign_in_codes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("e164", String(16), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("client_address", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+    Index("ix_sign_in_codes_e164_created", "e164", "created_at"),
+    Index("ix_sign_in_codes_address_created", "client_address", "created_at"),
+)
+
+#: A person's signed-in session (the token is kept only hashed).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("e164", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Index("ix_sessions_e164", "e164"),
+)
+
+#: Messages to people (SMS, e-mail), sent by `handover work` after commit (an outbox).
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    #: Makes a notification idempotent: the same key is queued once.
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("channel", String(8), nullable=False),
+    Column("recipient", String(254), nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("send_after", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("log_index", BigInteger, nullable=True),
+    Index("ix_notifications_due", "sent_at", "send_after"),
+)
+
+#: A subscriber's alternative contact (another number or an e-mail address), keyed by
+#: the carrier's pseudonym for the person, so it follows them across their numbers.
+subscriber_contacts = Table(
+    "subscriber_contacts",
+    metadata,
+    Column("carrier_id", String(64), primary_key=True),
+    Column("subscriber", String(128), primary_key=True),
+    Column("channel", String(8), nullable=False),
+    Column("address", String(254), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: A carrier's attestation that two of its subscriber refs are the same person.
+subscriber_links = Table(
+    "subscriber_links",
+    metadata,
+    Column("carrier_id", String(64), ForeignKey("carriers.id"), primary_key=True),
+    Column("subscriber", String(128), primary_key=True),
+    Column("linked", String(128), primary_key=True),
+    Column("attested_at", UtcDateTime, nullable=False),
+)
+
+#: Reminders sent to a previous owner during a freeze (cancellation, mid-freeze, before
+#: release), one row per stage of one tenure.
+freeze_reminders = Table(
+    "freeze_reminders",
+    metadata,
+    Column("e164", String(16), primary_key=True),
+    Column("tenure_start", UtcDateTime, primary_key=True),
+    Column("stage", String(16), primary_key=True),
+    Column("sent_at", UtcDateTime, nullable=False),
+    Column("channel", String(8), nullable=True),
+    Column("log_index", BigInteger, nullable=True),
+)
+
+#: Releases a carrier forced before the advised date, with its stated reason.
+release_overrides = Table(
+    "release_overrides",
+    metadata,
+    Column("carrier_id", String(64), primary_key=True),
+    Column("event_id", String(128), primary_key=True),
+    Column("e164", String(16), nullable=False),
+    Column("advised_release", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)

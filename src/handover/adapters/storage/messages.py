@@ -1,0 +1,108 @@
+"""SQL storage for the message outbox (SMS and e-mail to people)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from handover.adapters.storage import tables as t
+from handover.domain.messages import Channel, Message
+
+
+class SqlMessageOutbox:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def add(self, messages: Sequence[Message]) -> int:
+        c = t.notifications.c
+        keys = [message.dedupe_key for message in messages]
+        known = set(
+            self.connection.execute(select(c.dedupe_key).where(c.dedupe_key.in_(keys))).scalars()
+        )
+        fresh: dict[str, Message] = {}
+        for message in messages:
+            if message.dedupe_key not in known:
+                fresh.setdefault(message.dedupe_key, message)
+        if fresh:
+            self.connection.execute(insert(t.notifications), [_row(m) for m in fresh.values()])
+        return len(fresh)
+
+    def due(self, now: datetime, limit: int) -> list[Message]:
+        c = t.notifications.c
+        query = (
+            select(t.notifications)
+            .where(c.sent_at.is_(None), c.send_after <= now)
+            .order_by(c.send_after, c.id)
+            .limit(limit)
+        )
+        if self.connection.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return [_message(row._mapping) for row in self.connection.execute(query)]
+
+    def sent(self, message_id: int, at: datetime) -> None:
+        c = t.notifications.c
+        self.connection.execute(
+            update(t.notifications)
+            .where(c.id == message_id)
+            .values(sent_at=at, attempts=c.attempts + 1, last_error=None)
+        )
+
+    def failed(self, message_id: int, error: str, retry_at: datetime) -> None:
+        c = t.notifications.c
+        self.connection.execute(
+            update(t.notifications)
+            .where(c.id == message_id)
+            .values(attempts=c.attempts + 1, last_error=error[:2000], send_after=retry_at)
+        )
+
+    def for_key(self, dedupe_key: str) -> Message | None:
+        c = t.notifications.c
+        row = self.connection.execute(
+            select(t.notifications).where(c.dedupe_key == dedupe_key)
+        ).first()
+        return _message(row._mapping) if row else None
+
+    def recent(self, recipient: str | None, limit: int) -> list[Message]:
+        c = t.notifications.c
+        query = select(t.notifications).order_by(c.id.desc()).limit(limit)
+        if recipient is not None:
+            query = query.where(c.recipient == recipient)
+        return [_message(row._mapping) for row in self.connection.execute(query)]
+
+
+def _row(message: Message) -> dict[str, Any]:
+    return {
+        "dedupe_key": message.dedupe_key,
+        "channel": message.channel.value,
+        "recipient": message.recipient,
+        "template": message.template,
+        "params": json.dumps(message.params, ensure_ascii=False, sort_keys=True),
+        "language": message.language,
+        "created_at": message.created_at,
+        "send_after": message.send_after,
+        "sent_at": None,
+        "attempts": 0,
+        "last_error": None,
+        "log_index": None,
+    }
+
+
+def _message(row: Any) -> Message:
+    return Message(
+        dedupe_key=row["dedupe_key"],
+        channel=Channel(row["channel"]),
+        recipient=row["recipient"],
+        template=row["template"],
+        params=json.loads(row["params"]),
+        language=row["language"],
+        created_at=row["created_at"],
+        send_after=row["send_after"],
+        id=row["id"],
+        sent_at=row["sent_at"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+    )
