@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from handover.domain.bindings import Binding, BindingKey
+from handover.domain.contacts import Contact
 from handover.domain.lifecycle import Number
 from handover.domain.messages import Message
 from handover.domain.platforms import Platform
@@ -265,6 +266,15 @@ class MessageOutbox(Protocol):
         """The newest messages (to one recipient, or to anyone), newest first."""
 
 
+class ContactRepository(Protocol):
+    def get(self, carrier_id: str, subscriber: str) -> Contact | None: ...
+
+    def put(self, contact: Contact) -> None:
+        """Create or replace the person's contact."""
+
+    def remove(self, carrier_id: str, subscriber: str) -> bool: ...
+
+
 class UnitOfWork(abc.ABC):
     """One transaction. Leaving the block without `commit()` rolls everything back.
 
@@ -282,6 +292,7 @@ class UnitOfWork(abc.ABC):
     signals: SignalOutbox
     bindings: BindingRepository
     messages: MessageOutbox
+    contacts: ContactRepository
 
     def __enter__(self) -> Self:
         return self

@@ -1,4 +1,4 @@
-"""SQL storage for the message outbox (SMS and e-mail to people)."""
+"""SQL storage for messages to people: the outbox (SMS, e-mail) and their contacts."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from handover.adapters.storage import tables as t
+from handover.domain.contacts import Contact
 from handover.domain.messages import Channel, Message
 
 
@@ -106,3 +107,49 @@ def _message(row: Any) -> Message:
         attempts=row["attempts"],
         last_error=row["last_error"],
     )
+
+
+class SqlContactRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def get(self, carrier_id: str, subscriber: str) -> Contact | None:
+        c = t.subscriber_contacts.c
+        row = self.connection.execute(
+            select(t.subscriber_contacts).where(
+                c.carrier_id == carrier_id, c.subscriber == subscriber
+            )
+        ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return Contact(
+            m["carrier_id"],
+            m["subscriber"],
+            Channel(m["channel"]),
+            m["address"],
+            m["language"],
+            m["updated_at"],
+        )
+
+    def put(self, contact: Contact) -> None:
+        self.remove(contact.carrier, contact.subscriber)
+        self.connection.execute(
+            insert(t.subscriber_contacts).values(
+                carrier_id=contact.carrier,
+                subscriber=contact.subscriber,
+                channel=contact.channel.value,
+                address=contact.address,
+                language=contact.language,
+                updated_at=contact.updated_at,
+            )
+        )
+
+    def remove(self, carrier_id: str, subscriber: str) -> bool:
+        c = t.subscriber_contacts.c
+        result = self.connection.execute(
+            delete(t.subscriber_contacts).where(
+                c.carrier_id == carrier_id, c.subscriber == subscriber
+            )
+        )
+        return bool(result.rowcount)

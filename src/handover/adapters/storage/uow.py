@@ -8,7 +8,7 @@ from sqlalchemy import Connection, Engine
 
 from handover.adapters.storage.auditlog import SqlAuditLog
 from handover.adapters.storage.bindings import SqlBindingRepository
-from handover.adapters.storage.messages import SqlMessageOutbox
+from handover.adapters.storage.messages import SqlContactRepository, SqlMessageOutbox
 from handover.adapters.storage.repositories import (
     SqlCarrierRepository,
     SqlClientRepository,
@@ -42,6 +42,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.signals = SqlSignalOutbox(self.connection)
         self.bindings = SqlBindingRepository(self.connection)
         self.messages = SqlMessageOutbox(self.connection)
+        self.contacts = SqlContactRepository(self.connection)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
