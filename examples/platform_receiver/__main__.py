@@ -8,7 +8,7 @@ import signal
 import threading
 from pathlib import Path
 
-from examples.platform_receiver.app import Settings, run
+from examples.platform_receiver.app import OUTCOMES, Settings, run
 
 from handover.receiver.events import NUMBER_EVENTS
 
@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", type=Path, default=Path("receiver.db"))
     parser.add_argument("--events", nargs="+", default=list(NUMBER_EVENTS), metavar="URI")
     parser.add_argument("--keep-stream", action="store_true", help="do not delete it on exit")
+    parser.add_argument(
+        "--answer",
+        choices=[*OUTCOMES, "off"],
+        default="off",
+        help="answer every case-opened event at once with this outcome (default: off)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -46,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
             db=args.db,
             events=tuple(args.events),
             keep_stream=args.keep_stream,
+            answer=None if args.answer == "off" else args.answer,
         ),
         stop,
     )

@@ -3,6 +3,9 @@
 It discovers the transmitter, gets a token with its client credentials, creates its stream,
 asks for a verification event, and from then on stores every verified event in SQLite and
 prints one line for it. `GET /received` lists what it stored (for the demo and for tests).
+With `answer` set, it also answers every `case-opened` event at once with that outcome
+(`POST /v1/platform/cases/{id}/outcome`), as a platform that has looked the number up would,
+and keeps the answer with the event.
 Everything SSF-specific is done by `handover.receiver`; this module only wires it up.
 """
 
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 import uvicorn
@@ -41,11 +45,15 @@ from handover.receiver import (
     Transmitter,
     TransmitterError,
 )
-from handover.receiver.events import NUMBER_EVENTS
+from handover.receiver.events import CASE_OPENED, NUMBER_EVENTS
 
 log = logging.getLogger(__name__)
 
 Mode = Literal["push", "poll"]
+#: The outcomes the example can give a case (Handover checks which fit the case's kind).
+OUTCOMES = ("unbound", "no_account", "frozen", "migrated", "rejected")
+#: The reason sent with `rejected` (Handover requires one the owner can read).
+REJECT_REASON = "The example platform rejects every case (--answer rejected)."
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ class Settings:
     poll_interval: float = 1.0
     #: Leave the stream at the transmitter on stop (by default it is deleted).
     keep_stream: bool = False
+    #: Answer each `case-opened` event with this outcome (one of OUTCOMES); None: do not.
+    answer: str | None = None
 
 
 class EventLog:
@@ -75,6 +85,11 @@ class EventLog:
                 "CREATE TABLE IF NOT EXISTS received_events ("
                 " jti TEXT PRIMARY KEY, received_at TEXT NOT NULL, event_type TEXT NOT NULL,"
                 " phone_number TEXT, claims TEXT NOT NULL)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS case_answers ("
+                " jti TEXT PRIMARY KEY, case_id TEXT NOT NULL, outcome TEXT NOT NULL,"
+                " answered_at TEXT NOT NULL, status INTEGER NOT NULL, detail TEXT)"
             )
 
     def record(self, event: SecurityEvent) -> dict[str, Any]:
@@ -98,22 +113,45 @@ class EventLog:
             )
         return row
 
+    def record_answer(self, jti: str, answer: dict[str, Any]) -> None:
+        """What the platform answered to the case an event opened (the latest attempt)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO case_answers VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    jti,
+                    answer["case_id"],
+                    answer["outcome"],
+                    answer["answered_at"],
+                    answer["status"],
+                    answer["detail"],
+                ),
+            )
+
     def all(self) -> list[dict[str, Any]]:
+        """Every event, oldest first; a `case-opened` one the platform answered carries
+        `answer`: {case_id, outcome, answered_at, status (Handover's HTTP status), detail}."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT jti, received_at, event_type, phone_number, claims"
-                " FROM received_events ORDER BY received_at, rowid"
+                "SELECT e.jti, e.received_at, e.event_type, e.phone_number, e.claims,"
+                " a.case_id, a.outcome, a.answered_at, a.status, a.detail"
+                " FROM received_events e LEFT JOIN case_answers a ON a.jti = e.jti"
+                " ORDER BY e.received_at, e.rowid"
             ).fetchall()
-        return [
-            {
+        found = []
+        for jti, received_at, event_type, phone_number, claims, *answer in rows:
+            row = {
                 "jti": jti,
                 "received_at": received_at,
                 "event_type": event_type,
                 "phone_number": phone_number,
                 "claims": json.loads(claims),
             }
-            for jti, received_at, event_type, phone_number, claims in rows
-        ]
+            if answer[0] is not None:
+                keys = ("case_id", "outcome", "answered_at", "status", "detail")
+                row["answer"] = dict(zip(keys, answer, strict=True))
+            found.append(row)
+        return found
 
     def close(self) -> None:
         with self._lock:
@@ -139,6 +177,59 @@ def build_app(events: EventLog, push: PushReceiver | None = None) -> Starlette:
     return Starlette(routes=routes)
 
 
+class CaseAnswerer:
+    """Answers a `case-opened` event with one outcome, as the platform, with its own token.
+
+    A refusal (4xx: the case is closed, or the outcome does not fit its kind) is kept and
+    logged; Handover down or a 5xx raises, so the SET is not acknowledged and comes again.
+    """
+
+    def __init__(
+        self, api: str, tokens: ClientCredentials, http: httpx.Client, outcome: str
+    ) -> None:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"answer: one of {', '.join(OUTCOMES)}, not {outcome!r}")
+        self.api, self.tokens, self.http, self.outcome = api.rstrip("/"), tokens, http, outcome
+
+    def answer(self, event: SecurityEvent) -> dict[str, Any]:
+        case_id = str(event.event["case_id"])
+        body: dict[str, str] = {"outcome": self.outcome}
+        if self.outcome == "rejected":
+            body["reason"] = REJECT_REASON
+        url = f"{self.api}/v1/platform/cases/{quote(case_id, safe='')}/outcome"
+        response = self._post(url, body)
+        if response.status_code == 401:  # a token revoked or expired early: once more
+            self.tokens.invalidate()
+            response = self._post(url, body)
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            raise TransmitterError.from_response(response)
+        detail = None
+        if not response.is_success:
+            detail = _problem_detail(response)
+            log.warning("case %s: %s refused (%s): %s", case_id, self.outcome, response, detail)
+        return {
+            "case_id": case_id,
+            "outcome": self.outcome,
+            "answered_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "status": response.status_code,
+            "detail": detail,
+        }
+
+    def _post(self, url: str, body: dict[str, str]) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.tokens.token()}"}
+        return self.http.post(url, json=body, headers=headers)
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    try:
+        problem = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(problem, dict):
+        return str(problem.get("detail") or problem.get("title") or problem)[:200]
+    return str(problem)[:200]
+
+
 class Platform:
     """The running example: its stream at the transmitter, its web server and, in poll
     mode, its poller. `start()` returns once everything is up; `stop()` undoes it.
@@ -162,9 +253,18 @@ class Platform:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._streams: StreamClient | None = None
+        self._answerer: CaseAnswerer | None = None
 
     def handle(self, event: SecurityEvent) -> None:
         self.out(describe(self.events.record(event)))
+        if self._answerer is not None and event.event_type == CASE_OPENED:
+            answer = self._answerer.answer(event)
+            self.events.record_answer(event.jti, answer)
+            refused = f": {answer['detail']}" if answer["detail"] else ""
+            self.out(
+                f"  answered case {answer['case_id']}: {answer['outcome']}"
+                f" (Handover answered {answer['status']}{refused})"
+            )
 
     def start(self) -> None:
         settings = self.settings
@@ -173,6 +273,8 @@ class Platform:
             transmitter.token_endpoint, settings.client_id, settings.client_secret, http=self.http
         )
         self._streams = StreamClient(transmitter, tokens, self.http)
+        if settings.answer is not None:
+            self._answerer = CaseAnswerer(settings.issuer, tokens, self.http, settings.answer)
         # Bind first so the push endpoint's URL (its port) is known before the stream exists;
         # a SET pushed before uvicorn starts waits in the listen backlog.
         sock = socket.create_server((settings.host, settings.port))

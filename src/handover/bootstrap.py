@@ -14,17 +14,24 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
+from handover.adapters.messaging import (
+    ConsoleEmailSender,
+    ConsoleSmsSender,
+    HttpSmsSender,
+    SmtpEmailSender,
+)
 from handover.adapters.receipts import ReceiptSigner, load_key
 from handover.adapters.ssf.push import HttpSetSender
 from handover.adapters.ssf.signing import JoseSetSigner, development_signer, load_keys
 from handover.adapters.storage.engine import make_engine
 from handover.adapters.storage.uow import SqlUnitOfWork
 from handover.adapters.tokens import JwtTokenIssuer
-from handover.config import Settings
+from handover.config import Environment, Settings
+from handover.domain.messages import Channel
 from handover.services.check import CheckIndex, CheckResult, InvalidQuestion, StoreIndex
 from handover.services.check import check_many as _check_many
 from handover.services.delivery import DeliveryPolicy, PushWorker
-from handover.services.ports import UnitOfWorkFactory
+from handover.services.ports import MessageSender, UnitOfWorkFactory
 from handover.services.streams import Transmitter
 from handover.tlog.verify import Signer, Verifier, sign_note
 
@@ -111,6 +118,45 @@ def uow_factory(settings: Settings, engine: Engine | None = None) -> UnitOfWorkF
 
 def token_issuer(settings: Settings) -> JwtTokenIssuer:
     return JwtTokenIssuer(settings.secret_key, settings.public_url, settings.token_ttl_seconds)
+
+
+def sign_in_key(settings: Settings) -> bytes:
+    """Keys the HMAC of stored sign-in codes; derived from the secret (codes live minutes,
+    so a new secret only voids the codes in flight)."""
+    return _derived(settings, "sign-in-codes")
+
+
+def message_senders(settings: Settings) -> dict[Channel, MessageSender]:
+    """One sender per channel, as HANDOVER_SMS_SENDER and HANDOVER_EMAIL_SENDER say.
+
+    Production refuses the console senders here rather than in `Settings`, so commands that
+    send nothing still run with production settings."""
+    if settings.environment is Environment.PRODUCTION and "console" in (
+        settings.sms_sender,
+        settings.email_sender,
+    ):
+        raise ValueError(
+            "HANDOVER_SMS_SENDER=http and HANDOVER_EMAIL_SENDER=smtp must be set in "
+            "production (the console senders only write messages to the log)"
+        )
+    sms: MessageSender = ConsoleSmsSender()
+    if settings.sms_sender == "http":
+        assert settings.sms_gateway_url is not None  # the settings validator insists
+        sms = HttpSmsSender(
+            settings.sms_gateway_url, settings.sms_gateway_token, settings.message_timeout_seconds
+        )
+    email: MessageSender = ConsoleEmailSender()
+    if settings.email_sender == "smtp":
+        email = SmtpEmailSender(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from,
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            timeout=settings.message_timeout_seconds,
+        )
+    return {Channel.SMS: sms, Channel.EMAIL: email}
 
 
 def receipt_signer(settings: Settings) -> ReceiptSigner:

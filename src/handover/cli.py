@@ -26,6 +26,7 @@ from rich.table import Column, Table
 
 from handover import bootstrap
 from handover.adapters.staging import SqliteReportSorter
+from handover.commands import demo_story
 from handover.commands.check import check_command, receipt_app
 from handover.commands.context import err, fail, uow_factory
 from handover.commands.log import log_app
@@ -351,22 +352,30 @@ def history(number: str, as_json: Annotated[bool, typer.Option("--json")] = Fals
         out.print(f"  {event.occurred_at.isoformat()}  {event.kind:<10} {event.event_id}")
 
 
+#: Seconds between passes over deadlines and reminders in `handover work`.
+TIMER_INTERVAL = 5.0
+
+
 @app.command()
 def work(
     once: Annotated[bool, typer.Option(help="Do one round and exit")] = False,
     idle: Annotated[float, typer.Option(help="Seconds to wait when nothing is due")] = 0.2,
 ) -> None:
-    """Background work: push SETs to platforms' streams, and sign an audit-log checkpoint
+    """Background work: push SETs to platforms' streams, remind previous owners of frozen
+    numbers, send queued messages to people (SMS, e-mail), and sign an audit-log checkpoint
     every HANDOVER_CHECKPOINT_INTERVAL_SECONDS. Run several for more delivery throughput."""
     import time
 
-    from handover.services import audit
+    from handover.services import audit, cases
+    from handover.services.messages import send_due
+    from handover.services.reminders import send_due_reminders
 
     open_store = uow_factory()
     settings = Settings()
     signer = bootstrap.checkpoint_signer(settings)
     pusher = bootstrap.push_worker(settings)
-    next_checkpoint = 0.0
+    senders = bootstrap.message_senders(settings)
+    next_checkpoint = next_timers = 0.0
     while True:
         if time.monotonic() >= next_checkpoint:
             with open_store() as uow:
@@ -374,6 +383,19 @@ def work(
                 uow.commit()
             err.print(f"checkpoint: size {signed.size}", highlight=False)
             next_checkpoint = time.monotonic() + settings.checkpoint_interval_seconds
+        if time.monotonic() >= next_timers:
+            reminded = send_due_reminders(
+                open_store,
+                datetime.now(UTC),
+                settings.freeze_policy,
+                public_url=settings.public_url,
+            )
+            if reminded:
+                err.print(f"freeze: {reminded} reminder(s) to previous owners", highlight=False)
+            escalated = cases.escalate_overdue(open_store)
+            if escalated:
+                err.print(f"cases: {escalated} escalated past their deadline", highlight=False)
+            next_timers = time.monotonic() + TIMER_INTERVAL
         report = pusher.run_once()
         if report.streams:
             err.print(
@@ -381,9 +403,15 @@ def work(
                 f"{report.failed} to retry, {report.dead} dead-lettered",
                 highlight=False,
             )
+        mail = send_due(open_store, senders, datetime.now(UTC))
+        if mail.handled:
+            err.print(
+                f"messages: {mail.sent} sent, {mail.failed} to retry, {mail.given_up} given up",
+                highlight=False,
+            )
         if once:
             return
-        if not report.streams:
+        if not report.streams and not mail.handled:
             time.sleep(idle)
 
 
@@ -406,6 +434,8 @@ def demo(
     directory: Annotated[Path, typer.Option(help="Where the demo store lives")] = Path("var"),
 ) -> None:
     """Serve the API on a fresh SQLite store with a carrier, a regulator and a platform."""
+    # The store also holds four more platforms and the renewal story (commands/demo_story.py);
+    # this docstring is the `--help` that docs/cli.md reproduces.
     import uvicorn
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -414,30 +444,14 @@ def demo(
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     os.environ["HANDOVER_DATABASE_URL"] = f"sqlite:///{database.resolve()}"
     os.environ.setdefault("HANDOVER_PUBLIC_URL", f"http://127.0.0.1:{port}")
-    open_store = uow_factory()
-    with open_store() as uow:
-        _, carrier = access.register_carrier(uow, "demo-mobile", "Demo Mobile", "CN")
-        uow.carriers.set_coverage("demo-mobile", datetime(2020, 1, 1, tzinfo=UTC))
-        regulator = access.register_client(uow, Role.REGULATOR, "Demo regulator")
-        _, platform = access.register_platform(uow, "demo-pay", "Demo Pay", "payment", "high")
-        uow.commit()
+    story = demo_story.seed_story(uow_factory())
     base = f"http://127.0.0.1:{port}"
     receiver_port = port + 1
     out.print(
-        _DEMO_HELP.format(
-            base=base,
-            cid=carrier.client_id,
-            secret=carrier.client_secret,
-            rid=regulator.client_id,
-            rsecret=regulator.client_secret,
-            pid=platform.client_id,
-            psecret=platform.client_secret,
-            db=database,
-            receiver=f"http://127.0.0.1:{receiver_port}",
-        ),
-        highlight=False,
+        demo_help(story, base, database, f"http://127.0.0.1:{receiver_port}"), highlight=False
     )
-    helpers = _DemoProcesses(base, directory, platform, receiver_port)
+    answering = story.platforms[demo_story.ANSWERING]
+    helpers = _DemoProcesses(base, directory, answering, receiver_port)
     server = uvicorn.Server(
         uvicorn.Config("handover.api.app:create_app", factory=True, host="127.0.0.1", port=port)
     )
@@ -448,10 +462,37 @@ def demo(
         helpers.stop()
 
 
+def demo_help(story: demo_story.Story, base: str, database: Path, receiver: str) -> str:
+    """The demo's instructions (Rich markup): credentials, then curl steps to follow."""
+    platforms = story.platforms
+    return _DEMO_HELP.format(
+        base=base,
+        cid=story.carrier.client_id,
+        secret=story.carrier.client_secret,
+        rid=story.regulator.client_id,
+        rsecret=story.regulator.client_secret,
+        platforms="\n".join(
+            f"  {pid:<11} {category:<11} {tier:<7}client_id {platforms[pid].client_id}"
+            f"   client_secret {platforms[pid].client_secret}"
+            for pid, (_, category, tier) in demo_story.PLATFORMS.items()
+        ),
+        pid=platforms["demo-pay"].client_id,
+        psecret=platforms["demo-pay"].client_secret,
+        bid=platforms["demo-bank"].client_id,
+        bsecret=platforms["demo-bank"].client_secret,
+        db=database,
+        receiver=receiver,
+        recycled=demo_story.RECYCLED,
+        alice_now=demo_story.ALICE_NOW,
+        overdue=demo_story.OVERDUE,
+    )
+
+
 class _DemoProcesses:
     """The demo's other processes, started once the API answers: `handover work` (push
-    delivery, checkpoints) and the example platform (examples/platform_receiver), which
-    opens a push stream and receives SETs for real over HTTP."""
+    delivery, deadlines, checkpoints) and the example platform (examples/platform_receiver)
+    as demo-pay, which opens a push stream, receives SETs for real over HTTP and answers
+    every case opened to it with `unbound`."""
 
     def __init__(
         self, base: str, directory: Path, platform: access.IssuedCredentials, port: int
@@ -482,6 +523,7 @@ class _DemoProcesses:
         command += ["--client-id", self.platform.client_id]
         command += ["--client-secret", self.platform.client_secret]
         command += ["--mode", "push", "--port", str(self.port), "--db", str(receiver_db)]
+        command += ["--answer", "unbound"]
         self.processes.append(subprocess.Popen(command, cwd=root))
 
     def stop(self) -> None:
@@ -499,7 +541,8 @@ _DEMO_HELP = """
 
 Carrier [bold]demo-mobile[/] (CN)   client_id {cid}   client_secret {secret}
 Regulator                     client_id {rid}   client_secret {rsecret}
-Platform                      client_id {pid}   client_secret {psecret}
+Platforms (the example platform on {receiver} runs as demo-pay and answers its cases):
+{platforms}
 (demo-mobile's reports cover numbers from 2020-01-01 on)
 
 1. Get a token:
@@ -515,18 +558,56 @@ Platform                      client_id {pid}   client_secret {psecret}
    curl -s -H "Authorization: Bearer $TOKEN" {base}/v1/numbers/+8613812345678
 5. Every accepted event is in the audit log. Fetch the first one's receipt and verify it offline:
    curl -s {base}/log/receipts/0 > receipt.tlog-proof
-   python -m handover.tlog verify-bundle --key "$(curl -s {base}/log/key)" receipt.tlog-proof
-6. As the platform: did +8613812345678 change hands since the account was bound (2024-06-01)?
-   PTOKEN=$(curl -s -u {pid}:{psecret} -d grant_type=client_credentials \
+   .venv/bin/python -m handover.tlog verify-bundle --key "$(curl -s {base}/log/key)" receipt.tlog-proof
+6. As demo-pay: did +8613812345678 change hands since the account was bound (2024-06-01)?
+   PTOKEN=$(curl -s -u {pid}:{psecret} -d grant_type=client_credentials \\
            {base}/oauth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
    curl -s -H "Authorization: Bearer $PTOKEN" '{base}/v1/check?number=%2B8613812345678&since=2024-06-01&receipt=true'
 7. Recycle the number: release it after the freeze and give it to a new subscriber. `handover work`
    pushes the signed events to the demo platform (examples/platform_receiver on {receiver}),
    which verifies them; see what it received:
-   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' {base}/v1/carrier/events \
+   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' {base}/v1/carrier/events \\
      -d '{{"events":[{{"event_id":"e3","number":"+8613812345678","event":"released","occurred_at":"2025-06-01"}},
                     {{"event_id":"e4","number":"+8613812345678","event":"activated","occurred_at":"2025-07-01","subscriber":"sub-2"}}]}}'
    curl -s {receiver}/received
+
+[bold]Renewal story[/] (already in the store): alice held {recycled} from 2021 and cancelled it in
+2023; after the freeze demo-mobile gave it to bob (2024-03-01), and Demo Pay, Demo Bank and
+Demo Chat still list alice's accounts on it. alice holds {alice_now} now. carol renewed
+{overdue} four days ago, and Demo Loans never answered. A helper to read JSON fields:
+   j() {{ python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }}
+8. Sign in as bob. The console SMS sender prints the code in this terminal
+   ("INFO: SMS to {recycled}: ... 123456 ..."); a number gets one code a minute:
+   curl -s -H 'Content-Type: application/json' {base}/v1/subscriber/sign-in/code -d '{{"number":"{recycled}"}}'
+   CODE=123456   # the code from this terminal
+   BOB=$(curl -s -H 'Content-Type: application/json' {base}/v1/subscriber/sign-in \\
+         -d '{{"number":"{recycled}","code":"'$CODE'"}}' | j '["session"]')
+9. The platforms that still list the number from before bob's tenure, and the others taking part:
+   curl -s -H "Authorization: Bearer $BOB" {base}/v1/subscriber/renewal
+10. Renew: one case per platform, each with a deadline (24 h for payment, banking, lending; else 72 h):
+   RENEWAL=$(curl -s -H "Authorization: Bearer $BOB" -H 'Content-Type: application/json' \\
+         {base}/v1/subscriber/renewals -d '{{"platforms":["demo-bank","demo-chat","demo-pay"],"check_all_others":true}}' | j '["id"]')
+11. Watch it: demo-pay gets its case-opened SET by push and answers `unbound` within a second or
+   two (see the answer in {receiver}/received); the other four stay open:
+   curl -s -H "Authorization: Bearer $BOB" {base}/v1/subscriber/renewals/$RENEWAL
+   Answer one by hand, as Demo Bank, then watch again:
+   BANK=$(curl -s -u {bid}:{bsecret} -d grant_type=client_credentials {base}/oauth/token | j '["access_token"]')
+   CASE=$(curl -s -H "Authorization: Bearer $BANK" '{base}/v1/platform/cases?state=open' | j '["items"][0]["id"]')
+   curl -s -H "Authorization: Bearer $BANK" -H 'Content-Type: application/json' \\
+         {base}/v1/platform/cases/$CASE/outcome -d '{{"outcome":"unbound"}}'
+12. A tenure certificate for the debt collectors still calling about alice: open its print_url in a browser
+   curl -s -X POST -H "Authorization: Bearer $BOB" {base}/v1/subscriber/certificates | j '["print_url"]'
+13. Sign in as alice with {alice_now} (as in step 8), then read her checklist: her accounts on the
+   numbers she holds, and whether she may give them up (not while a high-value one is bound):
+   curl -s -H 'Content-Type: application/json' {base}/v1/subscriber/sign-in/code -d '{{"number":"{alice_now}"}}'
+   CODE=123456   # the code from this terminal
+   ALICE=$(curl -s -H 'Content-Type: application/json' {base}/v1/subscriber/sign-in \\
+         -d '{{"number":"{alice_now}","code":"'$CODE'"}}' | j '["session"]')
+   curl -s -H "Authorization: Bearer $ALICE" {base}/v1/subscriber/checklist
+   curl -s -H "Authorization: Bearer $ALICE" {base}/v1/subscriber/me   # the number she gave up too
+14. As the regulator: the cases past their deadline (carol's at Demo Loans), with their age:
+   RTOKEN=$(curl -s -u {rid}:{rsecret} -d grant_type=client_credentials {base}/oauth/token | j '["access_token"]')
+   curl -s -H "Authorization: Bearer $RTOKEN" {base}/v1/regulator/cases/overdue
 """
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from handover.domain.policy import FreezePolicy
 
 DEVELOPMENT_SECRET = "development-only-secret-do-not-use-in-production"
 
@@ -42,6 +45,11 @@ class Settings(BaseSettings):
     #: How often the API's check index catches up with the store, in seconds (in a
     #: background thread); 0 refreshes it before every answer instead.
     check_refresh_seconds: float = 0.5
+    #: The longest a number's freeze is extended while high-value accounts bound during the
+    #: cancelled tenure stay registered (days from cancellation; see docs/freeze.md).
+    max_freeze_days: int = 365
+    #: How long a tenure certificate stays valid (days); signed with the receipt key.
+    certificate_ttl_days: int = 180
 
     #: Signs SETs: a JWK Set of private keys (JSON, or `@path`), one EC P-256 key at least
     #: and RSA for streams that ask for RS256; the first key of each algorithm signs. Make one
@@ -66,6 +74,30 @@ class Settings(BaseSettings):
     push_timeout_seconds: float = 5.0
     #: The longest a poll request without `returnImmediately` waits for events (seconds).
     poll_wait_seconds: float = 15.0
+
+    #: How sign-in codes and other messages reach people: `console` writes them to the
+    #: server log (development and the demo; refused in production), `http` POSTs
+    #: `{"to", "text"}` to a carrier's SMS gateway with the token as a bearer token.
+    #: Production refuses to build the console senders (the API and `work` do not start).
+    sms_sender: Literal["console", "http"] = "console"
+    sms_gateway_url: str | None = None
+    sms_gateway_token: str | None = None
+    #: E-mail to people's alternative contacts: `console` (as for SMS) or `smtp`.
+    email_sender: Literal["console", "smtp"] = "console"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_from: str = "handover@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    #: How long a gateway or mail server may take to accept one message (seconds).
+    message_timeout_seconds: float = 10.0
+    #: How long a subscriber's session lasts after signing in with an SMS code.
+    session_ttl_seconds: int = 8 * 3600
+
+    @property
+    def freeze_policy(self) -> FreezePolicy:
+        return FreezePolicy(max_freeze_days=self.max_freeze_days)
 
     @property
     def push_over_http(self) -> bool:
@@ -105,8 +137,16 @@ class Settings(BaseSettings):
                 "HANDOVER_SSF_SIGNING_KEYS (a private JWK Set; `handover ssf generate-keys`) "
                 "must be set in production"
             )
+        if self.sms_sender == "http" and not self.sms_gateway_url:
+            raise ValueError("HANDOVER_SMS_SENDER=http needs HANDOVER_SMS_GATEWAY_URL")
+        if not 300 <= self.session_ttl_seconds <= 7 * 24 * 3600:
+            raise ValueError("HANDOVER_SESSION_TTL_SECONDS must be between 300 and 604800")
         if self.delivery_retry_limit < 1 or self.delivery_workers < 1:
             raise ValueError("HANDOVER_DELIVERY_RETRY_LIMIT and _WORKERS must be at least 1")
+        if not 1 <= self.certificate_ttl_days <= 3650:
+            raise ValueError("HANDOVER_CERTIFICATE_TTL_DAYS must be between 1 and 3650")
+        if not 1 <= self.max_freeze_days <= 3650:
+            raise ValueError("HANDOVER_MAX_FREEZE_DAYS must be between 1 and 3650")
         if not 60 <= self.token_ttl_seconds <= 3600:
             raise ValueError("HANDOVER_TOKEN_TTL_SECONDS must be between 60 and 3600")
         return self

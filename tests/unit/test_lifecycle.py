@@ -124,7 +124,7 @@ def test_restored_during_the_freeze_keeps_the_tenure() -> None:
     number = frozen()
     tenure = number.tenure
     event = number.apply(report(K.RESTORED, day(50), "cm", "s1"), POLICY)
-    assert event == NumberRestored(E164, day(50), "cm")
+    assert event == NumberRestored(E164, day(50), "cm", frozen_since=day(20))
     assert number.state is State.ACTIVE
     assert number.tenure == tenure and tenure is not None and tenure.end is None
     assert number.cancelled_at is None and number.release_not_before is None

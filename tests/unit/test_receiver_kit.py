@@ -1042,6 +1042,7 @@ def test_the_kits_event_types_are_the_transmitters() -> None:
         "NUMBER_PORTED",
         "CASE_OPENED",
         "CASE_CANCELLED",
+        "CASE_REMINDER",
     ):
         assert getattr(types, name) == getattr(signals, name), name
     assert set(types.NUMBER_EVENTS) | set(types.STREAM_EVENTS) <= set(signals.EVENTS_SUPPORTED)

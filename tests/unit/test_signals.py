@@ -89,7 +89,7 @@ def test_a_cancellation_carries_the_end_of_the_freeze() -> None:
 @pytest.mark.parametrize(
     ("event", "event_type"),
     [
-        (NumberRestored(NUMBER, AT, "cm"), NUMBER_RESTORED),
+        (NumberRestored(NUMBER, AT, "cm", AT), NUMBER_RESTORED),
         (NumberPorted(NUMBER, AT, "cm", "cu"), NUMBER_PORTED),
     ],
     ids=["restored", "ported"],

@@ -74,8 +74,10 @@ class ReceiptSigner:
         self.algorithm = _algorithm(key)
         self.kid = key.thumbprint()
 
-    def sign(self, claims: Mapping[str, Any]) -> str:
-        header = {"alg": self.algorithm, "kid": self.kid, "typ": RECEIPT_TYPE}
+    def sign(self, claims: Mapping[str, Any], typ: str = RECEIPT_TYPE) -> str:
+        """A compact JWS over `claims`; `typ` types it (another kind of statement signed
+        with the same key, such as a tenure certificate, names its own)."""
+        header = {"alg": self.algorithm, "kid": self.kid, "typ": typ}
         return jwt.encode(header, dict(claims), self.key, algorithms=[self.algorithm])
 
     def public_jwk(self) -> dict[str, Any]:
@@ -99,14 +101,15 @@ def header_of(token: str) -> dict[str, Any]:
         raise InvalidReceipt(f"not a compact JWS: {exc}") from None
 
 
-def verify(token: str, jwks: Mapping[str, Any]) -> dict[str, Any]:
-    """The claims of a receipt signed by a key in `jwks`; raises `InvalidReceipt`."""
+def verify(token: str, jwks: Mapping[str, Any], typ: str = RECEIPT_TYPE) -> dict[str, Any]:
+    """The claims of a receipt (or another statement of type `typ`) signed by a key in
+    `jwks`; raises `InvalidReceipt`."""
     token = token.strip()
     header = header_of(token)
     if header.get("alg") not in ALGORITHMS:
         raise InvalidReceipt(f"algorithm {header.get('alg')!r} is not accepted")
-    if header.get("typ") != RECEIPT_TYPE:
-        raise InvalidReceipt(f"typ {header.get('typ')!r} is not {RECEIPT_TYPE!r}")
+    if header.get("typ") != typ:
+        raise InvalidReceipt(f"typ {header.get('typ')!r} is not {typ!r}")
     keys = [k for k in jwks.get("keys", []) if k.get("kid") == header.get("kid")]
     if not keys:
         raise InvalidReceipt(f"no key with kid {header.get('kid')!r} in the key set")

@@ -9,7 +9,20 @@ from fastapi import FastAPI
 
 from handover import __version__, bootstrap
 from handover.adapters.storage.engine import make_engine
-from handover.api import carrier, check, log, numbers, oauth, platform, problems, ssf
+from handover.api import (
+    carrier,
+    cases,
+    certificates,
+    check,
+    log,
+    numbers,
+    oauth,
+    people,
+    platform,
+    problems,
+    ssf,
+    subscriber,
+)
 from handover.config import Settings
 
 
@@ -43,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.check_index = bootstrap.check_index(settings, engine)
     app.state.set_signer = bootstrap.set_signer(settings)
     app.state.transmitter = bootstrap.transmitter(settings)
+    app.state.senders = bootstrap.message_senders(settings)
+    app.state.sign_in_key = bootstrap.sign_in_key(settings)
     #: True until the lifespan starts a background refresh of the index (if it has one).
     app.state.check_refresh_each_request = True
     problems.install(app)
@@ -55,6 +70,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(check.camara)
     app.include_router(ssf.router)
     app.include_router(platform.router)
+    app.include_router(subscriber.router)
+    app.include_router(people.router)
+    app.include_router(certificates.router)
+    app.include_router(cases.owner)
+    app.include_router(cases.platform)
+    app.include_router(cases.regulator)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

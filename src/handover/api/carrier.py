@@ -22,6 +22,7 @@ from handover.api.schemas import (
     RejectionPublic,
     SummaryPublic,
 )
+from handover.config import Settings
 from handover.services import reporting
 from handover.services.access import Principal
 from handover.services.model import Ingest
@@ -47,14 +48,18 @@ def _region(uow_factory: UowFactory, carrier_id: str, region: str | None) -> str
 
 @router.post("/events", response_model=EventBatchPublic)
 def report_events(
-    batch: EventBatchIn, principal: CarrierReporter, uow_factory: UowFactory
+    batch: EventBatchIn, principal: CarrierReporter, uow_factory: UowFactory, settings: AppSettings
 ) -> EventBatchPublic:
     """Report up to 10,000 lifecycle events. Each is accepted, a duplicate (same
     `event_id`, same content) or rejected with a reason; rejected events change nothing."""
     carrier_id = _carrier(principal)
     region = _region(uow_factory, carrier_id, batch.region)
     result = reporting.report_events(
-        uow_factory, carrier_id, [event.model_dump() for event in batch.events], region=region
+        uow_factory,
+        carrier_id,
+        [event.model_dump() for event in batch.events],
+        region=region,
+        policy=settings.freeze_policy,
     )
     return EventBatchPublic(
         accepted=result.accepted,
@@ -106,7 +111,7 @@ async def upload_file(
         ingest = await run_in_threadpool(
             _ingest_spooled,
             uow_factory,
-            settings.spool_dir,
+            settings,
             carrier_id,
             spool.name,
             filename,
@@ -118,7 +123,7 @@ async def upload_file(
 
 def _ingest_spooled(
     uow_factory: UowFactory,
-    spool_dir: str | None,
+    settings: Settings,
     carrier_id: str,
     path: str,
     filename: str | None,
@@ -128,12 +133,13 @@ def _ingest_spooled(
         try:
             return reporting.ingest_file(
                 uow_factory,
-                SqliteReportSorter(spool_dir),
+                SqliteReportSorter(settings.spool_dir),
                 carrier_id,
                 lines,
                 filename=filename,
                 region=region,
                 total_bytes=os.path.getsize(path),
+                policy=settings.freeze_policy,
             )
         except reporting.FileRejected as exc:
             raise Problem(422, "unreadable-file", "The file cannot be read", str(exc)) from None

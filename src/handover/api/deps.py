@@ -7,13 +7,15 @@ issuer): FastAPI would otherwise run each one in the thread pool, a hop per depe
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from handover.api.problems import Problem
 from handover.config import Settings
+from handover.services import sign_in
 from handover.services.access import AccessDenied, Principal, TokenIssuer
 from handover.services.ports import UnitOfWorkFactory
 
@@ -85,6 +87,56 @@ def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
 
 
 CarrierReporter = Annotated[Principal, Depends(require_scope("carrier:report"))]
+
+#: The cookie that carries a subscriber's session for the web pages (HttpOnly, Lax).
+SESSION_COOKIE = "handover_session"
+_session_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="SubscriberSession",
+    description="A session token (hos_...) from POST /v1/subscriber/sign-in",
+)
+_session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="Set by POST /v1/subscriber/sign-in"
+)
+
+
+async def session_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_session_bearer)],
+    cookie: Annotated[str | None, Depends(_session_cookie)],
+) -> str | None:
+    """The caller's session token: a `hos_` bearer token, else the session cookie."""
+    if credentials is not None and credentials.credentials.startswith("hos_"):
+        return credentials.credentials
+    return cookie
+
+
+# Not async: it reads the store, so FastAPI runs it in the thread pool.
+def _signed_in(
+    request: Request, token: Annotated[str | None, Depends(session_token)]
+) -> sign_in.SubscriberSession:
+    if token is None:
+        raise Problem(
+            401,
+            "not-signed-in",
+            "Sign in first",
+            "Send Authorization: Bearer hos_... or the handover_session cookie; both come "
+            "from POST /v1/subscriber/sign-in.",
+            headers=_CHALLENGE,
+        )
+    try:
+        return sign_in.session(request.app.state.uow_factory, token, datetime.now(UTC))
+    except sign_in.NotSignedIn as exc:
+        raise Problem(
+            401,
+            "not-signed-in",
+            "The session is not valid",
+            str(exc),
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None
+
+
+#: The signed-in subscriber (a person), from their session; 401 problem details otherwise.
+SignedIn = Annotated[sign_in.SubscriberSession, Depends(_signed_in)]
 NumberReader = Annotated[Principal, Depends(require_scope("numbers:read"))]
 
 

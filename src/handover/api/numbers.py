@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
 
-from handover.api.deps import NumberReader, UowFactory
+from handover.api.deps import AppSettings, NumberReader, UowFactory
 from handover.api.problems import Problem
 from handover.api.schemas import NumberHistoryPublic, RecordedEventPublic, TenurePublic
 from handover.domain.rejections import Reason, Rejected
+from handover.services.freeze import advice_for
 from handover.services.history import number_history
 from handover.services.notices import NoticeForSubscriber, notice_for
 
@@ -105,4 +107,41 @@ def get_activation_notice(
             for platform in found.platforms
         ],
         "message": _message(found),
+    }
+
+
+@notices.get("/{number}/release-advice")
+def get_release_advice(
+    number: str, principal: NumberReader, uow_factory: UowFactory, settings: AppSettings
+) -> dict[str, Any]:
+    """When a frozen number may be released, and every hold: the country's minimum freeze,
+    high-value accounts still bound from the cancelled tenure (platform names only), and
+    reminders to the previous owner not yet sent. A `released` report dated earlier is
+    refused with `freeze_not_over` unless it carries an `override_reason`."""
+    try:
+        found = advice_for(
+            uow_factory, principal, number, settings.freeze_policy, datetime.now(UTC)
+        )
+    except Rejected as exc:
+        if exc.reason is Reason.INVALID_NUMBER:
+            raise Problem(422, "invalid-number", "Not a valid E.164 number", exc.detail) from None
+        raise Problem(409, "not-frozen", "The number is not frozen", exc.detail) from None
+    if found is None:
+        raise Problem(404, "not-found", "No such number", f"{number} is not known to you")
+    advice = found.advice
+    return {
+        "number": advice.e164,
+        "state": found.state.value,
+        "cancelled_at": advice.cancelled_at.isoformat(),
+        "minimum_release": advice.minimum_release.isoformat(),
+        "earliest_release": advice.earliest_release.isoformat(),
+        "holds": [
+            {"reason": hold.reason.value, "until": hold.until.isoformat(), "detail": hold.detail}
+            | (
+                {"platforms": [found.platform_names.get(p, p) for p in hold.platforms]}
+                if hold.platforms
+                else {}
+            )
+            for hold in advice.reasons
+        ],
     }

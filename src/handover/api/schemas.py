@@ -28,6 +28,14 @@ class EventIn(BaseModel):
     )
     subscriber: str | None = Field(None, description="The carrier's pseudonym for the holder")
     to_carrier: str | None = Field(None, description="The receiving carrier of a port")
+    override_reason: str | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="Only on `released`: release before the advised date (see "
+        "`/v1/carrier/numbers/{n}/release-advice`) for this stated reason, which is recorded "
+        "and logged. The country's minimum freeze cannot be overridden.",
+    )
 
 
 class EventBatchIn(BaseModel):

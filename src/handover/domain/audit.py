@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from handover.domain.cases import Case, CaseAnswered, CaseEvent
 from handover.domain.reports import CarrierReport
 
 ENTRY_VERSION = 1
@@ -67,6 +68,9 @@ class EntryWriter:
             entry["subscriber"] = self._pseudonym(f"{self.carrier}:{report.subscriber}")
         if report.to_carrier is not None:
             entry["to_carrier"] = report.to_carrier
+        if report.override_reason is not None:
+            # A release before the advised date: the carrier's stated reason is the record.
+            entry["override"] = {"reason": report.override_reason}
         return canonical(entry)
 
 
@@ -75,3 +79,48 @@ def number_event_entry(
 ) -> bytes:
     """The log entry of one accepted lifecycle report."""
     return EntryWriter(key, carrier, recorded_at).number_event(report)
+
+
+def case_entry(key: bytes, case: Case, event: CaseEvent, recorded_at: datetime) -> bytes:
+    """The log entry of one thing that happened to a case (opened, answered, escalated,
+    cancelled). A rejection's reason is the platform's prose and stays out of the log."""
+    entry: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "type": "case_event",
+        "event": type(event).__name__.removeprefix("Case").lower(),
+        "case": case.id,
+        "kind": case.kind.value,
+        "requester": case.requester.value,
+        "platform": case.platform_id,
+        "number": pseudonym(key, case.e164),
+        "deadline": _instant(case.deadline),
+        "at": _instant(event.at),
+        "recorded_at": _instant(recorded_at),
+    }
+    if isinstance(event, CaseAnswered):
+        entry["outcome"] = event.outcome.value
+        entry["late"] = event.late
+    return canonical(entry)
+
+
+def freeze_reminder_entry(
+    key: bytes,
+    e164: str,
+    tenure_start: datetime,
+    stage: str,
+    channel: str | None,
+    sent_at: datetime,
+) -> bytes:
+    """The log entry of one reminder to a previous owner; `channel` is None when the person
+    left no contact (the attempt is logged all the same)."""
+    return canonical(
+        {
+            "v": ENTRY_VERSION,
+            "type": "freeze_reminder",
+            "number": pseudonym(key, e164),
+            "tenure_start": _instant(tenure_start),
+            "stage": stage,
+            "channel": channel,
+            "recorded_at": _instant(sent_at),
+        }
+    )

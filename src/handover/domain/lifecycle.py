@@ -53,6 +53,20 @@ class LifecycleReport:
     carrier: str
     subscriber: str | None = None
     to_carrier: str | None = None
+    #: Why the carrier releases a number before its advised release (see `ReleaseHold`).
+    override_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseHold:
+    """A freeze extended past its minimum (see `domain.freeze`): until when, and why.
+
+    A release dated before `until` is refused unless it carries an override reason; the
+    country's minimum freeze is never overridden.
+    """
+
+    until: datetime
+    why: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +114,17 @@ class NumberCancelled(NumberEvent):
 
 @dataclass(frozen=True, slots=True)
 class NumberRestored(NumberEvent):
-    pass
+    #: When the freeze this restore ends began (cases opened since are about recycling).
+    frozen_since: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class NumberReleased(NumberEvent):
     tenure: Tenure
+    #: Set when the report carried an override: the carrier's reason and the release
+    #: Handover advised at that moment.
+    override_reason: str | None = None
+    advised_release: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +155,16 @@ class Number:
     reassigned_at: datetime | None = None
     version: int = 0
 
-    def apply(self, report: LifecycleReport, policy: FreezePolicy) -> NumberEvent:
-        """Accept `report` and return what happened, or raise `Rejected` unchanged."""
-        self._check(report)
-        event = self._transition(report, policy)
+    def apply(
+        self, report: LifecycleReport, policy: FreezePolicy, hold: ReleaseHold | None = None
+    ) -> NumberEvent:
+        """Accept `report` and return what happened, or raise `Rejected` unchanged.
+
+        `hold` is the advised release of a frozen number whose freeze is extended; only a
+        `released` report looks at it.
+        """
+        self._check(report, hold)
+        event = self._transition(report, policy, hold)
         self.last_event_at = report.occurred_at
         self.version += 1
         return event
@@ -150,7 +175,7 @@ class Number:
             raise Rejected(Reason.ILLEGAL_TRANSITION, "only a frozen number's freeze can grow")
         self.release_not_before = max(self.release_not_before, until)
 
-    def _check(self, report: LifecycleReport) -> None:
+    def _check(self, report: LifecycleReport, hold: ReleaseHold | None) -> None:
         if self.carrier is not None and report.carrier != self.carrier:
             raise Rejected(Reason.NOT_NUMBER_HOLDER, "the reporting carrier does not hold it")
         if self.last_event_at is not None and report.occurred_at < self.last_event_at:
@@ -166,7 +191,7 @@ class Number:
         if report.kind is EventKind.RESTORED:
             self._check_restore(report)
         if report.kind is EventKind.RELEASED:
-            self._check_release(report)
+            self._check_release(report, hold)
         if report.kind is EventKind.PORTED:
             if not report.to_carrier:
                 raise Rejected(Reason.MISSING_TO_CARRIER, "ported needs to_carrier")
@@ -187,15 +212,23 @@ class Number:
                 "only the subscriber who cancelled may restore; a new subscriber is an activation",
             )
 
-    def _check_release(self, report: LifecycleReport) -> None:
+    def _check_release(self, report: LifecycleReport, hold: ReleaseHold | None) -> None:
         assert self.release_not_before is not None
         if report.occurred_at < self.release_not_before:
             raise Rejected(
                 Reason.FREEZE_NOT_OVER,
                 f"frozen until {self.release_not_before.isoformat()}",
             )
+        if hold is not None and report.occurred_at < hold.until and not report.override_reason:
+            raise Rejected(
+                Reason.FREEZE_NOT_OVER,
+                f"frozen until {hold.until.isoformat()}: {hold.why}; "
+                "a release before then needs an override with a reason",
+            )
 
-    def _transition(self, report: LifecycleReport, policy: FreezePolicy) -> NumberEvent:
+    def _transition(
+        self, report: LifecycleReport, policy: FreezePolicy, hold: ReleaseHold | None
+    ) -> NumberEvent:
         at, carrier = report.occurred_at, report.carrier
         match report.kind:
             case EventKind.ACTIVATED:
@@ -217,15 +250,25 @@ class Number:
                 self.release_not_before = at + policy.minimum_freeze(self.region)
                 return NumberCancelled(self.e164, at, carrier, self.release_not_before)
             case EventKind.RESTORED:
+                assert self.cancelled_at is not None
+                frozen_since = self.cancelled_at
                 self.state = State.ACTIVE
                 self.cancelled_at = self.release_not_before = None
-                return NumberRestored(self.e164, at, carrier)
+                return NumberRestored(self.e164, at, carrier, frozen_since)
             case EventKind.RELEASED:
                 assert self.tenure is not None and self.cancelled_at is not None
+                advised = self.release_not_before
+                assert advised is not None
+                if hold is not None:
+                    advised = max(advised, hold.until)
                 self.tenure = replace(self.tenure, end=self.cancelled_at)
                 self.disconnected_at = self.cancelled_at
                 self.state = State.RELEASED
                 self.cancelled_at = self.release_not_before = None
+                if report.override_reason:
+                    return NumberReleased(
+                        self.e164, at, carrier, self.tenure, report.override_reason, advised
+                    )
                 return NumberReleased(self.e164, at, carrier, self.tenure)
             case EventKind.PORTED:
                 assert report.to_carrier is not None

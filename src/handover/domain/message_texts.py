@@ -9,7 +9,40 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-TEXTS: dict[str, dict[str, str]] = {}
+TEXTS: dict[str, dict[str, str]] = {
+    "sign_in_code": {
+        "en": (
+            "Handover sign-in code: {code}. It expires in {minutes} minutes. "
+            "Never share it: Handover will never ask you for it."
+        ),
+        "zh-CN": (
+            "【Handover】登录验证码：{code}，{minutes}分钟内有效。请勿告诉他人，我们不会向您索要。"
+        ),
+    },
+    "renewal_complete": {
+        "en": (
+            "Handover: every platform has answered your renewal of {number}: "
+            "{resolved} of {platforms} resolved, {rejected} refused. Details: sign in to Handover."
+        ),
+        "zh-CN": (
+            "号码焕新：您为 {number} 发起的焕新已全部答复："
+            "{platforms} 个平台中 {resolved} 个已处理，{rejected} 个拒绝。详情请登录查看。"
+        ),
+    },
+    "freeze_reminder": {
+        "en": (
+            "Handover: your number {number} was cancelled on {cancelled_on}; it may be given "
+            "to someone else from {release_from}. {accounts} account(s) are still bound to it "
+            "(high-value: {high_value}). Restore it with your carrier, or unbind them at "
+            "{public_url}"
+        ),
+        "zh-CN": (
+            "【Handover】您的号码 {number} 已于 {cancelled_on} 销号，最早可能于 {release_from} "
+            "起分配给他人。该号码仍绑定 {accounts} 个账号（高价值：{high_value}）。"
+            "请向运营商恢复号码，或前往 {public_url} 解绑。"
+        ),
+    },
+}
 
 
 def render(template: str, language: str, params: Mapping[str, Any]) -> str:

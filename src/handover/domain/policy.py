@@ -16,6 +16,12 @@ DEFAULT_MINIMUM_FREEZE_DAYS: Mapping[str, int] = MappingProxyType({"CN": 90, "US
 class FreezePolicy:
     minimum_days: Mapping[str, int] = field(default_factory=lambda: DEFAULT_MINIMUM_FREEZE_DAYS)
     default_days: int = 90
+    #: The longest a freeze may be extended (unresolved high-value bindings), in days from
+    #: cancellation; the minimum wins where it is longer.
+    max_freeze_days: int = 365
 
     def minimum_freeze(self, region: str) -> timedelta:
         return timedelta(days=self.minimum_days.get(region, self.default_days))
+
+    def maximum_freeze(self) -> timedelta:
+        return timedelta(days=self.max_freeze_days)

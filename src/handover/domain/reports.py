@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
-from handover.domain.lifecycle import EventKind, LifecycleReport, Number, NumberEvent
+from handover.domain.freeze import FreezeRecord, release_hold
+from handover.domain.lifecycle import EventKind, LifecycleReport, Number, NumberEvent, State
 from handover.domain.numbers import PhoneNumber, parse_number
 from handover.domain.policy import FreezePolicy
 from handover.domain.rejections import Reason, Rejected
@@ -20,13 +21,19 @@ from handover.domain.rejections import Reason, Rejected
 COLUMNS = ("event_id", "number", "event", "occurred_at", "subscriber", "to_carrier")
 MAX_EVENT_ID = 128
 MAX_REF = 128
+#: The longest reason a carrier may give for releasing a number before its advised date.
+MAX_OVERRIDE_REASON = 500
 #: Reports dated this far past the receiving clock are accepted (carrier clock skew).
 CLOCK_SKEW = timedelta(minutes=5)
 _EVENT_KINDS = {kind.value: kind for kind in EventKind}
 _EARLIEST = datetime(1980, 1, 1, tzinfo=UTC)
 
-#: What makes two reports with one event_id "the same report".
-Fingerprint = tuple[str, str, datetime, str | None, str | None]
+#: What makes two reports with one event_id "the same report": the stored columns, and the
+#: override reason when the report carries one.
+Fingerprint = (
+    tuple[str, str, datetime, str | None, str | None]
+    | tuple[str, str, datetime, str | None, str | None, str]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +45,20 @@ class CarrierReport:
     subscriber: str | None
     to_carrier: str | None
     line: int
+    #: A release before the advised date, on purpose (API only; see `domain.freeze`).
+    override_reason: str | None = None
 
     @property
     def fingerprint(self) -> Fingerprint:
+        if self.override_reason is not None:
+            return (
+                self.number.e164,
+                self.kind.value,
+                self.occurred_at,
+                self.subscriber,
+                self.to_carrier,
+                self.override_reason,
+            )
         return (
             self.number.e164,
             self.kind.value,
@@ -110,9 +128,18 @@ def parse_occurred_at(text: str, now: datetime) -> datetime:
 
 
 def parse_report(
-    fields: Mapping[str, str | None], line: int, region: str | None, now: datetime
+    fields: Mapping[str, str | None],
+    line: int,
+    region: str | None,
+    now: datetime,
+    *,
+    overrides: bool = False,
 ) -> CarrierReport:
-    """Validate one raw row (column name -> text); raises `Rejected` with the first fault."""
+    """Validate one raw row (column name -> text); raises `Rejected` with the first fault.
+
+    With `overrides` (API batches) a `released` report may carry an `override_reason`;
+    files keep their columns, so an override is never read from one.
+    """
     for name in COLUMNS:
         if "\x00" in (fields.get(name) or ""):
             # No store keeps NUL in text (PostgreSQL refuses it): a garbled row, not data.
@@ -136,7 +163,21 @@ def parse_report(
         raise Rejected(Reason.MISSING_SUBSCRIBER, f"{kind} needs a subscriber")
     if kind is EventKind.PORTED and to_carrier is None:
         raise Rejected(Reason.MISSING_TO_CARRIER, "ported needs to_carrier")
-    return CarrierReport(event_id, number, kind, occurred_at, subscriber, to_carrier, line)
+    override = _override(fields.get("override_reason"), kind) if overrides else None
+    return CarrierReport(
+        event_id, number, kind, occurred_at, subscriber, to_carrier, line, override
+    )
+
+
+def _override(value: str | None, kind: EventKind) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not 1 <= len(value) <= MAX_OVERRIDE_REASON:
+        raise Rejected(Reason.MALFORMED_ROW, f"override_reason: 1-{MAX_OVERRIDE_REASON} characters")
+    if kind is not EventKind.RELEASED:
+        raise Rejected(Reason.MALFORMED_ROW, "override_reason is only for released")
+    return value
 
 
 def _ref(value: str | None, name: str) -> str | None:
@@ -153,16 +194,24 @@ def decide(
     recorded: MutableMapping[str, Fingerprint],
     known_carriers: frozenset[str] | set[str],
     policy: FreezePolicy,
+    freeze: Mapping[str, FreezeRecord] | None = None,
+    now: datetime | None = None,
 ) -> list[Outcome]:
     """Apply `reports` (sorted by `CarrierReport.sort_key`) from `carrier`.
 
     `numbers` holds the current aggregates by E.164 (new ones are added); `recorded` maps
     the carrier's already recorded event ids to their fingerprints and grows with every
-    accepted report, so a repeated event id is a duplicate or a conflict.
+    accepted report, so a repeated event id is a duplicate or a conflict. `freeze` holds
+    what extends the freeze of numbers being released (bindings, reminders; see
+    `domain.freeze`), judged at `now`; a number without a record rests its minimum only.
     """
     outcomes = []
     for report in reports:
-        outcomes.append(_decide_one(carrier, report, numbers, recorded, known_carriers, policy))
+        outcomes.append(
+            _decide_one(
+                carrier, report, numbers, recorded, known_carriers, policy, freeze or {}, now
+            )
+        )
     return outcomes
 
 
@@ -173,6 +222,8 @@ def _decide_one(
     recorded: MutableMapping[str, Fingerprint],
     known_carriers: frozenset[str] | set[str],
     policy: FreezePolicy,
+    freeze: Mapping[str, FreezeRecord],
+    now: datetime | None,
 ) -> Outcome:
     seen = recorded.get(report.event_id)
     if seen is not None:
@@ -191,10 +242,19 @@ def _decide_one(
     if number is None:
         number = Number(e164=e164, region=report.number.region)
     command = LifecycleReport(
-        report.kind, report.occurred_at, carrier, report.subscriber, report.to_carrier
+        report.kind,
+        report.occurred_at,
+        carrier,
+        report.subscriber,
+        report.to_carrier,
+        report.override_reason,
     )
+    record = freeze.get(e164) if report.kind is EventKind.RELEASED else None
     try:
-        event = number.apply(command, policy)
+        hold = None
+        if record is not None and number.state is State.FROZEN:
+            hold = release_hold(number, record, policy, now or report.occurred_at)
+        event = number.apply(command, policy, hold)
     except Rejected as error:
         return Outcome.rejected(report.line, report.event_id, error)
     numbers[e164] = number

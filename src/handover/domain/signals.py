@@ -1,10 +1,11 @@
 """What platforms are told: event types and the Security Event Tokens that carry them.
 
 A *signal* is one thing that happened which some platforms must learn (a number was
-recycled, cancelled, restored or ported; later, a case was opened). It is written to the
-outbox with the state change that caused it and becomes one SET (RFC 8417, SSF 1.0 §4) per
-stream that asked for its type. This module decides which lifecycle events make which
-signal and what the SET's claims are; signing and sending are adapters' work.
+recycled, cancelled, restored or ported; a case was opened, is overdue or was cancelled).
+It is written to the outbox with the state change that caused it and becomes one SET
+(RFC 8417, SSF 1.0 §4) per stream that asked for its type. This module decides which
+events make which signal and what the SET's claims are; signing and sending are adapters'
+work.
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from handover.domain.cases import (
+    Case,
+    CaseCancelled,
+    CaseEscalated,
+    CaseEvent,
+    CaseOpened,
+    Requester,
+)
 from handover.domain.lifecycle import (
     NumberActivated,
     NumberCancelled,
@@ -34,6 +43,7 @@ NUMBER_RESTORED = "urn:handover:secevent:number-restored"
 NUMBER_PORTED = "urn:handover:secevent:number-ported"
 CASE_OPENED = "urn:handover:secevent:case-opened"
 CASE_CANCELLED = "urn:handover:secevent:case-cancelled"
+CASE_REMINDER = "urn:handover:secevent:case-reminder"
 
 #: Types a receiver may ask for in `events_requested` (SSF §8.1.1 `events_supported`).
 #: Verification and stream-updated are always delivered and need not be requested.
@@ -44,6 +54,7 @@ EVENTS_SUPPORTED: tuple[str, ...] = (
     NUMBER_PORTED,
     CASE_OPENED,
     CASE_CANCELLED,
+    CASE_REMINDER,
     VERIFICATION,
     STREAM_UPDATED,
 )
@@ -114,6 +125,39 @@ def signal_for(event: NumberEvent, txn: str) -> Signal | None:
         case NumberPorted():
             return Signal(NUMBER_PORTED, subject, at, event.occurred_at, txn)
     return None
+
+
+def case_signal(case: Case, event: CaseEvent, txn: str) -> Signal | None:
+    """The signal a case event makes, addressed to the case's platform only.
+
+    A new owner's case carries `bound_before` (the tenure's start) instead of accounts:
+    the platform itself finds the accounts bound to the number before that moment.
+    """
+    base: dict[str, Any] = {
+        "case_id": case.id,
+        "kind": case.kind.value,
+        "deadline": _timestamp(case.deadline),
+    }
+    match event:
+        case CaseOpened():
+            payload = base | {"requester": case.requester.value}
+            if case.requester is Requester.CURRENT_OWNER:
+                payload["bound_before"] = _timestamp(case.tenure_start)
+            if case.account_ref is not None:
+                payload["account_ref"] = case.account_ref
+            if case.migrate_to is not None:
+                payload["migrate_to"] = phone_subject(case.migrate_to)
+            event_type = CASE_OPENED
+        case CaseEscalated():
+            payload = base | {"overdue_seconds": int(event.overdue.total_seconds())}
+            event_type = CASE_REMINDER
+        case CaseCancelled():
+            payload = base | {"reason": event.why}
+            event_type = CASE_CANCELLED
+        case _:
+            return None
+    subject = phone_subject(case.e164)
+    return Signal(event_type, subject, payload, event.at, txn, platform_id=case.platform_id)
 
 
 @dataclass(frozen=True, slots=True)

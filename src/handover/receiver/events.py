@@ -20,6 +20,7 @@ NUMBER_RESTORED = "urn:handover:secevent:number-restored"
 NUMBER_PORTED = "urn:handover:secevent:number-ported"
 CASE_OPENED = "urn:handover:secevent:case-opened"
 CASE_CANCELLED = "urn:handover:secevent:case-cancelled"
+CASE_REMINDER = "urn:handover:secevent:case-reminder"
 
 #: Types about a phone number (their `sub_id` has the `phone_number` format).
 NUMBER_EVENTS: tuple[str, ...] = (
@@ -29,6 +30,7 @@ NUMBER_EVENTS: tuple[str, ...] = (
     NUMBER_PORTED,
     CASE_OPENED,
     CASE_CANCELLED,
+    CASE_REMINDER,
 )
 #: Types about the stream itself (their `sub_id` has the `opaque` format).
 STREAM_EVENTS: tuple[str, ...] = (VERIFICATION, STREAM_UPDATED)

@@ -6,18 +6,23 @@ Tests use the SQL adapters on SQLite and PostgreSQL; nothing here knows about ei
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from handover.domain.bindings import Binding, BindingKey
+from handover.domain.cases import Case, CaseRecord, CaseState, Complaint
 from handover.domain.contacts import Contact
-from handover.domain.lifecycle import Number
+from handover.domain.freeze import FreezeRecord, ReleaseOverride
+from handover.domain.lifecycle import Number, Tenure
 from handover.domain.messages import Message
 from handover.domain.platforms import Platform
+from handover.domain.reminders import SentReminder
+from handover.domain.renewals import Renewal
 from handover.domain.reports import CarrierReport, Fingerprint, Outcome
+from handover.domain.sign_in import Session, SignInCode
 from handover.domain.signals import SetClaims, Signal
 from handover.domain.streams import SigningAlgorithm, Stream
 from handover.services.model import (
@@ -63,6 +68,9 @@ class NumberRepository(Protocol):
         """
 
     def history(self, e164: str) -> NumberHistory | None: ...
+
+    def tenures_of(self, carrier_id: str, subscribers: Collection[str]) -> list[tuple[str, Tenure]]:
+        """(number, tenure) of every tenure opened by `carrier_id` for these subscriber refs."""
 
 
 class CarrierRepository(Protocol):
@@ -266,6 +274,26 @@ class MessageOutbox(Protocol):
         """The newest messages (to one recipient, or to anyone), newest first."""
 
 
+class FreezeRepository(Protocol):
+    """What the freeze policy reads and writes: reminders to previous owners, overrides."""
+
+    def records(self, e164s: Collection[str]) -> dict[str, FreezeRecord]:
+        """Each number's bindings, reminders logged per tenure and latest cancellation."""
+
+    def due_candidates(self, now: datetime, max_freeze: timedelta, limit: int) -> list[str]:
+        """Frozen numbers with a reminder stage due at `now` (locked, skipping rows another
+        worker holds, where the store can)."""
+
+    def add_reminders(self, reminders: Sequence[SentReminder]) -> None: ...
+
+    def reminders(self, e164: str) -> list[SentReminder]: ...
+
+    def add_overrides(self, overrides: Sequence[ReleaseOverride]) -> None: ...
+
+    def overrides(self, carrier_id: str, event_ids: Collection[str]) -> dict[str, str]:
+        """The override reasons of the carrier's recorded releases among `event_ids`."""
+
+
 class ContactRepository(Protocol):
     def get(self, carrier_id: str, subscriber: str) -> Contact | None: ...
 
@@ -273,6 +301,99 @@ class ContactRepository(Protocol):
         """Create or replace the person's contact."""
 
     def remove(self, carrier_id: str, subscriber: str) -> bool: ...
+
+
+class CaseRepository(Protocol):
+    """Cases with their history, the renewals that group them, and complaints."""
+
+    def add(self, cases: Sequence[Case]) -> None: ...
+
+    def get(self, case_id: str, *, lock: bool = False) -> Case | None: ...
+
+    def update(self, case: Case) -> None:
+        """Store a changed case; `ConcurrentUpdate` when another transaction changed it
+        since it was read (its `version` moved on)."""
+
+    def for_number(self, e164: str, state: CaseState | None = None) -> list[Case]: ...
+
+    def for_platform(
+        self, platform_id: str, state: CaseState | None, after: str | None, limit: int
+    ) -> list[Case]:
+        """The platform's cases, oldest first, after the case id `after`."""
+
+    def for_renewal(self, renewal_id: str) -> list[Case]: ...
+
+    def overdue(self, now: datetime, limit: int, *, unescalated: bool = False) -> list[Case]:
+        """Open cases past their deadline, most overdue first (`unescalated`: only those
+        not escalated yet, locked for the escalating worker where the store can)."""
+
+    def add_records(self, records: Sequence[CaseRecord]) -> None: ...
+
+    def history(self, case_id: str) -> list[CaseRecord]: ...
+
+    def add_renewal(self, renewal: Renewal) -> None: ...
+
+    def renewal(self, renewal_id: str) -> Renewal | None: ...
+
+    def renewals_for(self, e164: str, tenure_start: datetime) -> list[Renewal]: ...
+
+    def complete_renewal(self, renewal_id: str, at: datetime) -> None: ...
+
+    def add_complaint(self, complaint: Complaint) -> None: ...
+
+    def complaints(self, state: str | None, limit: int) -> list[Complaint]: ...
+
+    def complaints_for(self, case_id: str) -> list[Complaint]: ...
+
+
+class SignInCodeRepository(Protocol):
+    def add(self, code: SignInCode) -> None: ...
+
+    def for_number(self, e164: str, since: datetime) -> list[SignInCode]:
+        """The number's codes created after `since`."""
+
+    def asked_from(self, client_address: str, since: datetime) -> list[datetime]:
+        """When codes were asked for from this address after `since`."""
+
+    def failed(self, code_id: str, at: datetime) -> None:
+        """Count one wrong guess at the code (atomically) and date it `at`."""
+
+    def use(self, code_id: str, at: datetime) -> bool:
+        """Mark the code used; False when it already was (a concurrent sign-in won)."""
+
+
+class SessionRepository(Protocol):
+    def add(self, session: Session) -> None: ...
+
+    def get(self, token_hash: str) -> Session | None: ...
+
+    def revoke(self, token_hash: str, at: datetime) -> bool: ...
+
+
+class SubscriberLinkRepository(Protocol):
+    """A carrier's attestations that two of its subscriber refs are one person."""
+
+    def link(self, carrier_id: str, pairs: Collection[tuple[str, str]], at: datetime) -> int:
+        """Store the links not stored yet (pairs in `link_pair` order); how many were new."""
+
+    def touching(self, carrier_id: str, subscribers: Collection[str]) -> list[tuple[str, str]]:
+        """The carrier's links with either end among `subscribers`."""
+
+
+class MessageSender(Protocol):
+    """Sends one text to one recipient on one channel (an SMS gateway, a mail server).
+
+    Raises `SendFailed` when the message did not go out."""
+
+    def send(self, recipient: str, text: str) -> None: ...
+
+
+class SendFailed(Exception):
+    """A message was not sent; `permanent` when sending it again cannot help."""
+
+    def __init__(self, detail: str, *, permanent: bool = False) -> None:
+        super().__init__(detail)
+        self.permanent = permanent
 
 
 class UnitOfWork(abc.ABC):
@@ -293,6 +414,11 @@ class UnitOfWork(abc.ABC):
     bindings: BindingRepository
     messages: MessageOutbox
     contacts: ContactRepository
+    freeze: FreezeRepository
+    sign_in_codes: SignInCodeRepository
+    sessions: SessionRepository
+    subscriber_links: SubscriberLinkRepository
+    cases: CaseRepository
 
     def __enter__(self) -> Self:
         return self
@@ -360,3 +486,18 @@ class PushResult:
 
 class SetSender(Protocol):
     def push(self, url: str, authorization: str | None, token: str) -> PushResult: ...
+
+
+class CertificateSigner(Protocol):
+    """Signs tenure certificates (compact JWS, `typ: handover-tenure+jwt`)."""
+
+    @property
+    def issuer(self) -> str: ...
+
+    def sign(self, claims: Mapping[str, Any]) -> str: ...
+
+
+class CertificateVerifier(Protocol):
+    def verify(self, token: str) -> dict[str, Any]:
+        """The claims of a token signed as a certificate by one of our keys; raises
+        `domain.certificates.Unverifiable` (malformed, or bad signature) otherwise."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from handover.domain.lifecycle import EventKind
 from handover.domain.policy import FreezePolicy
 from handover.domain.rejections import Reason, Rejected
 from handover.domain.reports import (
@@ -28,6 +29,8 @@ from handover.domain.reports import (
 )
 from handover.domain.signals import Signal, signal_for
 from handover.services.audit import append_accepted
+from handover.services.cases import cancel_on_restore
+from handover.services.freeze import record_overrides, release_records, with_overrides
 from handover.services.model import Ingest, IngestStatus, Rejection
 from handover.services.ports import (
     ConcurrentUpdate,
@@ -85,7 +88,7 @@ def report_events(
     reports: list[CarrierReport] = []
     for index, item in enumerate(items):
         try:
-            reports.append(parse_report(item, index, region, now))
+            reports.append(parse_report(item, index, region, now, overrides=True))
         except Rejected as error:
             outcomes.append(Outcome.rejected(index, str(item.get("event_id") or ""), error))
     reports.sort(key=CarrierReport.sort_key)
@@ -390,13 +393,21 @@ def _apply_chunk(
 ) -> list[Outcome]:
     numbers = uow.numbers.lock({report.number.e164 for report in reports})
     recorded = uow.numbers.recorded(carrier_id, {report.event_id for report in reports})
-    outcomes = decide(carrier_id, reports, numbers, recorded, uow.carriers.ids(), policy)
+    with_overrides(uow, carrier_id, recorded)
+    holds = release_records(uow, reports)
+    outcomes = decide(
+        carrier_id, reports, numbers, recorded, uow.carriers.ids(), policy, holds, now
+    )
     accepted = [outcome for outcome in outcomes if outcome.status is Status.ACCEPTED]
     changed = {outcome.report.number.e164 for outcome in accepted if outcome.report}
     uow.numbers.record(carrier_id, ingest_id, accepted, [numbers[e164] for e164 in changed], now)
     first = append_accepted(uow, carrier_id, accepted, now)
     logged = [outcome.logged(first + position) for position, outcome in enumerate(accepted)]
     uow.signals.add(_signals(logged, now))
+    restored = [o.event for o in accepted if o.report and o.report.kind is EventKind.RESTORED]
+    if restored:
+        cancel_on_restore(uow, restored, now)
+    record_overrides(uow, carrier_id, accepted, now)
     return logged + [outcome for outcome in outcomes if outcome.status is not Status.ACCEPTED]
 
 

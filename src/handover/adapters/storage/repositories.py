@@ -268,6 +268,21 @@ class SqlNumberRepository:
             ],
         )
 
+    def tenures_of(self, carrier_id: str, subscribers: Collection[str]) -> list[tuple[str, Tenure]]:
+        c = t.tenures.c
+        found: list[tuple[str, Tenure]] = []
+        for batch in _chunked(subscribers):
+            query = (
+                select(c.e164, c.subscriber, c.carrier_id, c.start_at, c.end_at)
+                .where(c.carrier_id == carrier_id, c.subscriber.in_(batch))
+                .order_by(c.start_at, c.e164)
+            )
+            for row in self.connection.execute(query):
+                found.append(
+                    (row.e164, Tenure(row.subscriber, row.carrier_id, row.start_at, row.end_at))
+                )
+        return found
+
 
 _EVENT_COLUMNS = (
     "carrier_id",

@@ -121,6 +121,8 @@ tenures = Table(
     Column("start_at", UtcDateTime, nullable=False),
     Column("end_at", UtcDateTime, nullable=True),
     UniqueConstraint("e164", "start_at", name="uq_tenures_e164_start"),
+    #: "My numbers": every tenure of one person (a carrier's subscriber refs).
+    Index("ix_tenures_carrier_subscriber", "carrier_id", "subscriber"),
 )
 
 number_events = Table(
@@ -381,6 +383,8 @@ sign_in_codes = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Column("failures", Integer, nullable=False),
+    #: When the latest wrong guess at this code was made (dates its failures for lockout).
+    Column("last_failure_at", UtcDateTime, nullable=True),
     Column("used_at", UtcDateTime, nullable=True),
     Index("ix_sign_in_codes_e164_created", "e164", "created_at"),
     Index("ix_sign_in_codes_address_created", "client_address", "created_at"),
@@ -392,6 +396,8 @@ sessions = Table(
     metadata,
     Column("token_hash", String(64), primary_key=True),
     Column("e164", String(16), nullable=False),
+    #: The tenure signed in to: the session ends when the number changes hands.
+    Column("tenure_start", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
@@ -440,6 +446,7 @@ subscriber_links = Table(
     Column("subscriber", String(128), primary_key=True),
     Column("linked", String(128), primary_key=True),
     Column("attested_at", UtcDateTime, nullable=False),
+    Index("ix_subscriber_links_linked", "carrier_id", "linked"),
 )
 
 #: Reminders sent to a previous owner during a freeze (cancellation, mid-freeze, before

@@ -8,7 +8,14 @@ from sqlalchemy import Connection, Engine
 
 from handover.adapters.storage.auditlog import SqlAuditLog
 from handover.adapters.storage.bindings import SqlBindingRepository
+from handover.adapters.storage.cases import SqlCaseRepository
+from handover.adapters.storage.freeze import SqlFreezeRepository
 from handover.adapters.storage.messages import SqlContactRepository, SqlMessageOutbox
+from handover.adapters.storage.people import (
+    SqlSessionRepository,
+    SqlSignInCodeRepository,
+    SqlSubscriberLinkRepository,
+)
 from handover.adapters.storage.repositories import (
     SqlCarrierRepository,
     SqlClientRepository,
@@ -43,6 +50,11 @@ class SqlUnitOfWork(UnitOfWork):
         self.bindings = SqlBindingRepository(self.connection)
         self.messages = SqlMessageOutbox(self.connection)
         self.contacts = SqlContactRepository(self.connection)
+        self.freeze = SqlFreezeRepository(self.connection)
+        self.sign_in_codes = SqlSignInCodeRepository(self.connection)
+        self.sessions = SqlSessionRepository(self.connection)
+        self.subscriber_links = SqlSubscriberLinkRepository(self.connection)
+        self.cases = SqlCaseRepository(self.connection)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -15,6 +15,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("tenures", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_tenures_carrier_subscriber", ["carrier_id", "subscriber"], unique=False
+        )
+
     op.create_table(
         "freeze_reminders",
         sa.Column("e164", sa.String(length=16), nullable=False),
@@ -109,6 +114,7 @@ def upgrade() -> None:
         "sessions",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("e164", sa.String(length=16), nullable=False),
+        sa.Column("tenure_start", sa.DateTime(timezone=True), nullable=False),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
@@ -142,6 +148,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("last_failure_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sign_in_codes")),
     )
@@ -232,6 +239,8 @@ def upgrade() -> None:
             "carrier_id", "subscriber", "linked", name=op.f("pk_subscriber_links")
         ),
     )
+    with op.batch_alter_table("subscriber_links", schema=None) as batch_op:
+        batch_op.create_index("ix_subscriber_links_linked", ["carrier_id", "linked"], unique=False)
     op.create_table(
         "case_events",
         sa.Column(
@@ -281,6 +290,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_case_events_case_id")
 
     op.drop_table("case_events")
+    with op.batch_alter_table("subscriber_links", schema=None) as batch_op:
+        batch_op.drop_index("ix_subscriber_links_linked")
+
     op.drop_table("subscriber_links")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index("ix_cases_state_deadline")
@@ -309,3 +321,5 @@ def downgrade() -> None:
 
     op.drop_table("notifications")
     op.drop_table("freeze_reminders")
+    with op.batch_alter_table("tenures", schema=None) as batch_op:
+        batch_op.drop_index("ix_tenures_carrier_subscriber")

@@ -1,0 +1,239 @@
+"""The subscriber's API: sign in with an SMS code, "me and my numbers", and a contact.
+
+People authenticate with a session (`SignedIn`): a `hos_` bearer token, or the
+`handover_session` cookie this API sets at sign-in for the web pages.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from handover.api.deps import SESSION_COOKIE, AppSettings, SignedIn, UowFactory, session_token
+from handover.api.problems import Problem
+from handover.domain import sign_in as rules
+from handover.domain.contacts import LANGUAGES, Contact
+from handover.domain.messages import Channel
+from handover.services import people, sign_in
+
+router = APIRouter(prefix="/v1/subscriber", tags=["subscriber"])
+
+_REFUSALS: dict[type[rules.SignInRefused], tuple[int, str, str]] = {
+    sign_in.MalformedNumber: (400, "invalid-number", "The number is not valid"),
+    rules.MalformedCode: (400, "invalid-code", "The code is not valid"),
+    rules.TooManyCodes: (429, "too-many-codes", "Too many codes asked for"),
+    rules.LockedOut: (429, "locked-out", "Too many wrong codes; the number is locked"),
+    rules.WrongCode: (401, "wrong-code", "The code is not right"),
+    rules.CodeExpired: (401, "code-expired", "The code has expired"),
+    rules.NoCodeWaiting: (401, "no-code", "No code is waiting for this number"),
+}
+
+
+def _refused(error: rules.SignInRefused) -> Problem:
+    status, slug, title = _REFUSALS.get(type(error), (400, "sign-in-refused", "Sign-in refused"))
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+    extra = {"retry_after": error.retry_after} if error.retry_after else {}
+    return Problem(status, slug, title, error.detail, headers=headers, **extra)
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+class CodeRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(max_length=32, examples=["+8613800138000"])
+
+
+class CodeRequestedPublic(BaseModel):
+    detail: str
+    expires_in: int = Field(description="Seconds a code stays valid")
+
+
+class SignInIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(max_length=32, examples=["+8613800138000"])
+    code: str = Field(max_length=16, examples=["123456"])
+
+
+class SessionPublic(BaseModel):
+    session: str = Field(description="A bearer token (hos_...); also set as a cookie")
+    expires_at: datetime
+
+
+class HeldNumberPublic(BaseModel):
+    number: str
+    state: str | None = Field(description="The number's state while held; null once held no more")
+    held_from: datetime
+    held_to: datetime | None
+    current: bool
+
+
+class MePublic(BaseModel):
+    number: str
+    state: str
+    tenure_start: datetime
+    session_expires_at: datetime
+    numbers: list[HeldNumberPublic] = Field(
+        description="Every number the carrier attests this person holds or held"
+    )
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str = Field(examples=["email"], description="sms or email")
+    address: str = Field(max_length=254, examples=["li.na@example.com"])
+    language: str = Field("zh-CN", examples=["zh-CN"], description=" or ".join(LANGUAGES))
+
+
+class ContactPublic(BaseModel):
+    channel: str
+    address: str
+    language: str
+    updated_at: datetime
+
+
+def _contact(contact: Contact) -> ContactPublic:
+    return ContactPublic(
+        channel=contact.channel.value,
+        address=contact.address,
+        language=contact.language,
+        updated_at=contact.updated_at,
+    )
+
+
+@router.post("/sign-in/code", status_code=202, response_model=CodeRequestedPublic)
+def request_code(
+    body: CodeRequestIn, request: Request, background: BackgroundTasks
+) -> CodeRequestedPublic:
+    """Send a one-time sign-in code by SMS. The answer is the same whether or not the
+    number is in service (only one in service gets a code, sent once the answer is out);
+    429 with Retry-After past the limits (1 a minute and 5 an hour per number, 20 an hour
+    per client address)."""
+    state = request.app.state
+    policy = rules.SignInPolicy()
+    try:
+        sign_in.request_code(
+            state.uow_factory,
+            state.senders[Channel.SMS],
+            body.number,
+            _address(request),
+            datetime.now(UTC),
+            key=state.sign_in_key,
+            policy=policy,
+            defer=background.add_task,
+        )
+    except rules.SignInRefused as error:
+        raise _refused(error) from None
+    return CodeRequestedPublic(
+        detail="If this number is in service, a code is on its way by SMS.",
+        expires_in=int(policy.code_ttl.total_seconds()),
+    )
+
+
+@router.post("/sign-in", response_model=SessionPublic)
+def sign_in_with_code(
+    body: SignInIn, request: Request, response: Response, settings: AppSettings
+) -> SessionPublic:
+    """Exchange the number's newest code for a session (also set as an HttpOnly,
+    SameSite=Lax cookie). A code works once and for 5 minutes; 5 wrong codes in 15
+    minutes lock the number for 15 minutes."""
+    ttl = timedelta(seconds=settings.session_ttl_seconds)
+    try:
+        issued = sign_in.sign_in(
+            request.app.state.uow_factory,
+            body.number,
+            body.code,
+            _address(request),
+            datetime.now(UTC),
+            key=request.app.state.sign_in_key,
+            ttl=ttl,
+        )
+    except rules.SignInRefused as error:
+        raise _refused(error) from None
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        max_age=settings.session_ttl_seconds,
+        path="/",
+        secure=settings.public_url.startswith("https:"),
+        httponly=True,
+        samesite="lax",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return SessionPublic(session=issued.token, expires_at=issued.expires_at)
+
+
+@router.post("/sign-out", status_code=204)
+def sign_out(
+    uow_factory: UowFactory, token: Annotated[str | None, Depends(session_token)]
+) -> Response:
+    """End the session (bearer token or cookie) and clear the cookie; always 204."""
+    if token is not None:
+        sign_in.sign_out(uow_factory, token, datetime.now(UTC))
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/me", response_model=MePublic)
+def me(person: SignedIn, uow_factory: UowFactory) -> MePublic:
+    """The signed-in number, its tenure, and every number the same person holds or held
+    (as its carrier attests through subscriber refs and links)."""
+    with uow_factory() as uow:
+        held = people.numbers_of(uow, person.e164)
+    return MePublic(
+        number=person.e164,
+        state=person.state.value,
+        tenure_start=person.tenure_start,
+        session_expires_at=person.expires_at,
+        numbers=[
+            HeldNumberPublic(
+                number=h.e164,
+                state=h.state.value if h.state else None,
+                held_from=h.start,
+                held_to=h.end,
+                current=h.current,
+            )
+            for h in held
+        ],
+    )
+
+
+@router.put("/contact", response_model=ContactPublic)
+def put_contact(body: ContactIn, person: SignedIn, uow_factory: UowFactory) -> ContactPublic:
+    """Set the alternative contact (another number or an e-mail address) that reaches
+    this person after their number is gone: freeze reminders, case news."""
+    try:
+        contact = people.set_contact(
+            uow_factory,
+            person.carrier,
+            person.subscriber,
+            body.channel,
+            body.address,
+            body.language,
+            datetime.now(UTC),
+        )
+    except ValueError as error:
+        raise Problem(422, "invalid-contact", "The contact cannot be used", str(error)) from None
+    return _contact(contact)
+
+
+@router.get("/contact", response_model=ContactPublic)
+def get_contact(person: SignedIn, uow_factory: UowFactory) -> ContactPublic:
+    contact = people.contact(uow_factory, person.carrier, person.subscriber)
+    if contact is None:
+        raise Problem(404, "no-contact", "No alternative contact is set")
+    return _contact(contact)
+
+
+@router.delete("/contact", status_code=204)
+def delete_contact(person: SignedIn, uow_factory: UowFactory) -> Response:
+    people.remove_contact(uow_factory, person.carrier, person.subscriber)
+    return Response(status_code=204)

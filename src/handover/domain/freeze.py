@@ -1,0 +1,191 @@
+"""Release advice: when a frozen number may be recycled, and what holds it (DESIGN.md §3).
+
+A cancelled number rests for its country's minimum freeze. Two things can hold it longer:
+
+- high-value accounts (payment, banking, lending, cloud storage, identity) bound during the
+  cancelled tenure and still registered by their platforms: held until the platforms
+  remove them, at most until `FreezePolicy.max_freeze_days` after cancellation. Bindings
+  from before the tenure belong to an even earlier holder and do not hold this release;
+- fewer than two reminders logged to the previous owner (`domain.reminders`).
+
+The advice is computed on demand from the number, its bindings and the reminders sent, and
+enforced when a release is reported (`domain.reports.decide`); it is never written to the
+number, so `Number.release_not_before` stays the minimum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from handover.domain.lifecycle import Number, ReleaseHold, State
+from handover.domain.platforms import Tier
+from handover.domain.policy import FreezePolicy
+from handover.domain.rejections import Reason, Rejected
+from handover.domain.reminders import REQUIRED_BEFORE_RELEASE, Stage, second_due
+
+if TYPE_CHECKING:  # bindings imports reports, which imports this module
+    from handover.domain.bindings import Binding
+
+#: How long a release waits for a late reminder: `handover work` sends it within seconds;
+#: longer than the 5 minutes a report may be dated ahead, so none slips through meanwhile.
+LATE_REMINDER_WAIT = timedelta(minutes=10)
+
+
+class HoldReason(StrEnum):
+    MINIMUM_FREEZE = "minimum_freeze"
+    UNRESOLVED_HIGH_BINDINGS = "unresolved_high_bindings"
+    REMINDERS_PENDING = "reminders_pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """One reason the number stays frozen, and until when it holds."""
+
+    reason: HoldReason
+    until: datetime
+    detail: str
+    #: The platforms whose bindings hold the release, by id.
+    platforms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseAdvice:
+    e164: str
+    cancelled_at: datetime
+    minimum_release: datetime
+    earliest_release: datetime
+    reasons: list[Hold]
+
+    def freeze_end(self) -> datetime:
+        """The release the reminders count down to: the minimum and the binding holds,
+        without the reminders' own hold (which depends on it)."""
+        return max(h.until for h in self.reasons if h.reason is not HoldReason.REMINDERS_PENDING)
+
+    def extension(self) -> ReleaseHold | None:
+        """What holds the number past its minimum freeze, for the lifecycle to enforce."""
+        if self.earliest_release <= self.minimum_release:
+            return None
+        why = "; ".join(h.detail for h in self.reasons if h.until > self.minimum_release)
+        return ReleaseHold(self.earliest_release, why)
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseOverride:
+    """A release the carrier reported before the advised date, with its stated reason."""
+
+    carrier_id: str
+    event_id: str
+    e164: str
+    advised_release: datetime
+    reason: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FreezeRecord:
+    """What the store knows about a number beyond its aggregate, for its release advice."""
+
+    #: Every platform's bindings on the number (any tier, any tenure).
+    bindings: Sequence[Binding] = ()
+    #: Reminder stages logged, per tenure start.
+    reminders: Mapping[datetime, frozenset[Stage]] = field(default_factory=dict)
+    #: The latest recorded cancellation: (occurred_at, when Handover recorded it).
+    cancellation: tuple[datetime, datetime] | None = None
+
+    def sent(self, tenure_start: datetime) -> frozenset[Stage]:
+        return self.reminders.get(tenure_start, frozenset())
+
+    def known_since(self, cancelled_at: datetime, now: datetime) -> datetime:
+        """When Handover learned of the cancellation (`now` when it is not recorded yet)."""
+        if self.cancellation is not None and self.cancellation[0] == cancelled_at:
+            return self.cancellation[1]
+        return now
+
+
+def unresolved_high(number: Number, bindings: Sequence[Binding]) -> list[Binding]:
+    """High-value bindings made during the number's current tenure, still registered."""
+    assert number.tenure is not None
+    start = number.tenure.start
+    return [b for b in bindings if b.tier is Tier.HIGH and not b.bound_before(start)]
+
+
+def release_advice(
+    number: Number, record: FreezeRecord, policy: FreezePolicy, now: datetime
+) -> ReleaseAdvice:
+    """The earliest release of a frozen number and every hold; `Rejected` when not frozen."""
+    if number.state is not State.FROZEN:
+        state = number.state.value if number.state else "never reported"
+        raise Rejected(Reason.ILLEGAL_TRANSITION, f"the number is not frozen ({state})")
+    assert number.tenure and number.cancelled_at and number.release_not_before
+    cancelled, minimum = number.cancelled_at, number.release_not_before
+    holds = [
+        Hold(
+            HoldReason.MINIMUM_FREEZE,
+            minimum,
+            f"the minimum freeze for {number.region} is "
+            f"{policy.minimum_freeze(number.region).days} days",
+        )
+    ]
+    advised = minimum
+    high = unresolved_high(number, record.bindings)
+    if high:
+        cap = max(minimum, cancelled + policy.maximum_freeze())
+        platforms = tuple(sorted({b.platform_id for b in high}))
+        holds.append(
+            Hold(
+                HoldReason.UNRESOLVED_HIGH_BINDINGS,
+                cap,
+                f"{len(high)} high-value account(s) bound during the cancelled tenure are "
+                f"still registered at {len(platforms)} platform(s); held until they are "
+                f"unbound, at most until {cap.isoformat()}",
+                platforms,
+            )
+        )
+        advised = cap
+    reminders = _reminders_hold(number, record, advised, now)
+    if reminders is not None:
+        holds.append(reminders)
+    earliest = max(hold.until for hold in holds)
+    return ReleaseAdvice(number.e164, cancelled, minimum, earliest, holds)
+
+
+def release_hold(
+    number: Number, record: FreezeRecord, policy: FreezePolicy, now: datetime
+) -> ReleaseHold | None:
+    """What holds a frozen number past its minimum when its release is reported, for the
+    lifecycle to enforce. Most releases have nothing to check; they skip the full advice."""
+    assert number.tenure and number.cancelled_at and number.release_not_before
+    if not unresolved_high(number, record.bindings) and (
+        len(record.sent(number.tenure.start)) >= REQUIRED_BEFORE_RELEASE
+        or record.known_since(number.cancelled_at, now) >= number.release_not_before
+    ):
+        return None
+    return release_advice(number, record, policy, now).extension()
+
+
+def _reminders_hold(
+    number: Number, record: FreezeRecord, advised: datetime, now: datetime
+) -> Hold | None:
+    """Held until the second reminder is logged: when it is due, or a little after `now`
+    when it is late (the worker is behind, or the cancellation was reported late).
+
+    A freeze Handover learned of only after it could have ended (a carrier reporting old
+    history) is not held: no reminder could have reached the person in time.
+    """
+    assert number.tenure and number.cancelled_at
+    sent = record.sent(number.tenure.start)
+    due = second_due(number.cancelled_at, advised, sent)
+    if due is None or record.known_since(number.cancelled_at, now) >= advised:
+        return None
+    late = due <= now
+    when = "is late; release waits until it is sent" if late else f"is due {due.isoformat()}"
+    return Hold(
+        HoldReason.REMINDERS_PENDING,
+        due if not late else now + LATE_REMINDER_WAIT,
+        f"{len(sent)} of {REQUIRED_BEFORE_RELEASE} reminders to the previous owner logged; "
+        f"the next {when}",
+    )
