@@ -206,7 +206,13 @@ class CaseAnswerer:
         detail = None
         if not response.is_success:
             detail = _problem_detail(response)
-            log.warning("case %s: %s refused (%s): %s", case_id, self.outcome, response, detail)
+            log.warning(
+                "case %s: Handover refused %s (%s): %s",
+                case_id,
+                self.outcome,
+                response.status_code,
+                detail,
+            )
         return {
             "case_id": case_id,
             "outcome": self.outcome,

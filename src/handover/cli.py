@@ -362,8 +362,9 @@ def work(
     idle: Annotated[float, typer.Option(help="Seconds to wait when nothing is due")] = 0.2,
 ) -> None:
     """Background work: push SETs to platforms' streams, remind previous owners of frozen
-    numbers, send queued messages to people (SMS, e-mail), and sign an audit-log checkpoint
-    every HANDOVER_CHECKPOINT_INTERVAL_SECONDS. Run several for more delivery throughput."""
+    numbers, escalate cases past their deadline, send queued messages to people (SMS,
+    e-mail), and sign an audit-log checkpoint every HANDOVER_CHECKPOINT_INTERVAL_SECONDS.
+    Run several for more delivery throughput."""
     import time
 
     from handover.services import audit, cases
@@ -433,9 +434,8 @@ def demo(
     port: int = 8000,
     directory: Annotated[Path, typer.Option(help="Where the demo store lives")] = Path("var"),
 ) -> None:
-    """Serve the API on a fresh SQLite store with a carrier, a regulator and a platform."""
-    # The store also holds four more platforms and the renewal story (commands/demo_story.py);
-    # this docstring is the `--help` that docs/cli.md reproduces.
+    """Serve the API on a fresh SQLite store seeded with a carrier, a regulator, five
+    platforms and the renewal story (a recycled number, its previous and new owner)."""
     import uvicorn
 
     directory.mkdir(parents=True, exist_ok=True)

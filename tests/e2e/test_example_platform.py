@@ -2,7 +2,8 @@
 
 Handover's API runs under uvicorn on loopback with a push worker; two copies of the example
 platform join it, one receiving by push and one by poll, exactly as `./run demo` runs it.
-A carrier recycles a number and both platforms must hold the verified SET.
+A carrier recycles a number and both platforms must hold the verified SET. With `answer`
+set, the example answers each case opened to it, as `./run demo` runs it for demo-pay.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from ssf_servers import UvicornThread, WorkerLoop, free_port, wait_until
 
 from handover.api.app import create_app
 from handover.config import Settings
-from handover.domain.signals import IDENTIFIER_RECYCLED, NUMBER_CANCELLED
-from handover.services import access, reporting
+from handover.domain.signals import CASE_OPENED, IDENTIFIER_RECYCLED, NUMBER_CANCELLED
+from handover.services import access, bindings, cases, reporting
 from handover.services.ports import UnitOfWorkFactory
 
 # The examples live beside src/, outside the installed package.
@@ -68,6 +69,29 @@ def join(uow_factory: UnitOfWorkFactory, platform_id: str) -> access.IssuedCrede
     return credentials
 
 
+def example(
+    settings: Settings,
+    uow_factory: UnitOfWorkFactory,
+    mode: str,
+    tmp_path: Path,
+    answer: str | None = None,
+) -> Platform:
+    """The example platform, joined as `{mode}-lender`, receiving by `mode` (not started)."""
+    credentials = join(uow_factory, f"{mode}-lender")
+    return Platform(
+        PlatformSettings(
+            issuer=settings.public_url,
+            client_id=credentials.client_id,
+            client_secret=credentials.client_secret,
+            mode=mode,  # type: ignore[arg-type]
+            db=tmp_path / f"{mode}.db",
+            poll_interval=0.1,
+            answer=answer,
+        ),
+        out=lambda line: None,
+    )
+
+
 def received(platform: Platform) -> list[dict[str, Any]]:
     """What the example serves at `GET /received` (push mode has an HTTP server)."""
     if platform.url:
@@ -83,22 +107,7 @@ def test_the_example_platform_receives_by_push_and_by_poll(
     with uow_factory() as uow:
         access.register_carrier(uow, "cm", "CM", "CN")
         uow.commit()
-    platforms = []
-    for mode in ("push", "poll"):
-        credentials = join(uow_factory, f"{mode}-lender")
-        platforms.append(
-            Platform(
-                PlatformSettings(
-                    issuer=settings.public_url,
-                    client_id=credentials.client_id,
-                    client_secret=credentials.client_secret,
-                    mode=mode,  # type: ignore[arg-type]
-                    db=tmp_path / f"{mode}.db",
-                    poll_interval=0.1,
-                ),
-                out=lambda line: None,
-            )
-        )
+    platforms = [example(settings, uow_factory, mode, tmp_path) for mode in ("push", "poll")]
     with WorkerLoop(settings):
         for platform in platforms:
             platform.start()
@@ -123,3 +132,62 @@ def test_the_example_platform_receives_by_push_and_by_poll(
                 platform.stop()
     with uow_factory() as uow:
         assert uow.streams.all() == [], "the example deletes its stream when it stops"
+
+
+def test_the_example_platform_answers_the_cases_opened_to_it(
+    transmitter: tuple[Settings, UnitOfWorkFactory], tmp_path: Path
+) -> None:
+    """The new owner renews; one platform answers `unbound` by push, the other (by poll)
+    answers `migrated`, which an unbind case does not allow: Handover's refusal is kept with
+    the event and not retried, and the case stays open."""
+    settings, uow_factory = transmitter
+    with uow_factory() as uow:
+        access.register_carrier(uow, "cm", "CM", "CN")
+        uow.commit()
+    reporting.report_events(uow_factory, "cm", RECYCLE)
+    answers = {"push": "unbound", "poll": "migrated"}
+    platforms = {}
+    for mode, outcome in answers.items():
+        platforms[mode] = example(settings, uow_factory, mode, tmp_path, outcome)
+        bindings.register_bindings(
+            uow_factory,
+            f"{mode}-lender",
+            [{"number": NUMBER, "account_ref": "a1", "bound_since": "2023-01-20", "tier": "high"}],
+        )
+
+    def answered(platform: Platform) -> list[dict[str, Any]]:
+        return [row for row in received(platform) if "answer" in row]
+
+    with WorkerLoop(settings):
+        for platform in platforms.values():
+            platform.start()
+        try:
+            renewal = cases.request_renewal(
+                uow_factory, NUMBER, ["push-lender", "poll-lender"], False
+            )
+            assert len(renewal.cases) == 2
+            for platform in platforms.values():
+                wait_until(
+                    lambda p=platform: bool(answered(p)),  # type: ignore[misc]
+                    20,
+                    f"the {platform.settings.mode} platform to answer its case",
+                )
+            (pushed,) = answered(platforms["push"])
+            (polled,) = answered(platforms["poll"])
+        finally:
+            for platform in platforms.values():
+                platform.stop()
+    opened = {c.case.platform_id: c.case for c in renewal.cases}
+    assert pushed["event_type"] == CASE_OPENED
+    assert pushed["answer"]["case_id"] == opened["push-lender"].id
+    assert (pushed["answer"]["outcome"], pushed["answer"]["status"]) == ("unbound", 200)
+    assert polled["answer"]["case_id"] == opened["poll-lender"].id
+    assert (polled["answer"]["outcome"], polled["answer"]["status"]) == ("migrated", 422)
+    assert "unbind case ends in one of" in polled["answer"]["detail"]
+
+    progress = cases.renewal_progress(uow_factory, NUMBER, renewal.renewal.id)
+    states = {c.case.platform_id: (c.case.state, c.case.outcome) for c in progress.cases}
+    assert states == {"push-lender": ("answered", "unbound"), "poll-lender": ("open", None)}
+    with uow_factory() as uow:
+        left = {b.platform_id for b in uow.bindings.for_number(NUMBER)}
+    assert left == {"poll-lender"}, "the unbound answer resolved the push platform's binding"

@@ -30,7 +30,7 @@ class SqlFreezeRepository:
     def records(self, e164s: Collection[str]) -> dict[str, FreezeRecord]:
         bindings: dict[str, list[Any]] = defaultdict(list)
         reminders: dict[str, dict[datetime, set[Stage]]] = defaultdict(lambda: defaultdict(set))
-        cancellations: dict[str, tuple[datetime, datetime]] = {}
+        cancellations: dict[str, tuple[int, datetime, datetime]] = {}
         b, r, e = t.bindings.c, t.freeze_reminders.c, t.number_events.c
         for batch in _batches(e164s):
             query = select(t.bindings).where(b.e164.in_(batch)).order_by(b.platform_id)
@@ -39,18 +39,17 @@ class SqlFreezeRepository:
             sent = select(r.e164, r.tenure_start, r.stage).where(r.e164.in_(batch))
             for e164, tenure_start, stage in self.connection.execute(sent):
                 reminders[e164][tenure_start].add(Stage(stage))
-            cancelled = (
-                select(e.e164, e.occurred_at, e.recorded_at)
-                .where(e.e164.in_(batch), e.kind == EventKind.CANCELLED.value)
-                .order_by(e.seq)
+            cancelled = select(e.e164, e.seq, e.occurred_at, e.recorded_at).where(
+                e.e164.in_(batch), e.kind == EventKind.CANCELLED.value
             )
-            for e164, occurred_at, recorded_at in self.connection.execute(cancelled):
-                cancellations[e164] = (occurred_at, recorded_at)
+            for e164, seq, occurred_at, recorded_at in self.connection.execute(cancelled):
+                if e164 not in cancellations or cancellations[e164][0] < seq:
+                    cancellations[e164] = (seq, occurred_at, recorded_at)
         return {
             e164: FreezeRecord(
                 tuple(bindings.get(e164, ())),
                 {start: frozenset(stages) for start, stages in reminders.get(e164, {}).items()},
-                cancellations.get(e164),
+                cancellations[e164][1:] if e164 in cancellations else None,
             )
             for e164 in e164s
         }
