@@ -53,6 +53,10 @@ class PlatformRef(BaseModel):
     name: str
     category: str
 
+    @classmethod
+    def of(cls, platform: Platform) -> PlatformRef:
+        return cls(id=platform.id, name=platform.name, category=platform.category)
+
 
 class HistoryEntry(BaseModel):
     what: str
@@ -91,7 +95,7 @@ class OwnerCase(BaseModel):
             kind=case.kind,
             number=case.e164,
             migrate_to=case.migrate_to,
-            platform=PlatformRef(id=platform.id, name=platform.name, category=platform.category),
+            platform=PlatformRef.of(platform),
             state=case.state,
             outcome=case.outcome,
             reason=case.reason,
@@ -210,7 +214,7 @@ class RegulatorCase(BaseModel):
             kind=case.kind,
             requester=case.requester,
             number=case.e164,
-            platform=PlatformRef(id=platform.id, name=platform.name, category=platform.category),
+            platform=PlatformRef.of(platform),
             state=case.state,
             opened_at=case.opened_at,
             deadline=case.deadline,
@@ -291,10 +295,9 @@ class NumberChecklistPublic(BaseModel):
         items = []
         for item in checklist.items:
             platform = platforms[item.platform_id]
-            ref = PlatformRef(id=platform.id, name=platform.name, category=platform.category)
             items.append(
                 ChecklistItemPublic(
-                    platform=ref,
+                    platform=PlatformRef.of(platform),
                     account_ref=item.account_ref,
                     tier=item.tier,
                     bound_since=item.binding.bound_since if item.binding else None,

@@ -32,12 +32,9 @@ from handover.api.case_schemas import (
 from handover.api.deps import SignedIn, UowFactory, require_platform, require_scope
 from handover.api.problems import Problem
 from handover.domain.cases import CaseError, CaseState
-from handover.domain.checklist import NumberChecklist
-from handover.domain.platforms import Platform
 from handover.services import cases
 from handover.services import checklist as checklist_service
 from handover.services.access import Principal
-from handover.services.ports import UnitOfWorkFactory
 
 owner = APIRouter(prefix="/v1/subscriber", tags=["subscriber"])
 platform = APIRouter(prefix="/v1/platform", tags=["platform"])
@@ -86,7 +83,7 @@ async def renewal_options(session: SignedIn, uow_factory: UowFactory) -> Renewal
         choice, platforms = await run_in_threadpool(cases.choice_for, uow_factory, session.e164)
     except CaseError as error:
         raise _refused(error) from None
-    refs = {p.id: PlatformRef(id=p.id, name=p.name, category=p.category) for p in platforms}
+    refs = {p.id: PlatformRef.of(p) for p in platforms}
     return RenewalOptions(
         number=choice.e164,
         tenure_start=choice.tenure_start,
@@ -173,16 +170,10 @@ async def complain(
 async def checklist(session: SignedIn, uow_factory: UowFactory) -> list[NumberChecklistPublic]:
     """Before you cancel: every account bound to each number you hold, what became of it,
     and whether the number is ready to give up (no high-value account left on it)."""
-    lists, platforms = await run_in_threadpool(_checklists, uow_factory, session.e164)
+    lists, platforms = await run_in_threadpool(
+        checklist_service.my_checklist, uow_factory, session.e164
+    )
     return [NumberChecklistPublic.of(item, platforms) for item in lists]
-
-
-def _checklists(
-    uow_factory: UnitOfWorkFactory, e164: str
-) -> tuple[list[NumberChecklist], dict[str, Platform]]:
-    with uow_factory() as uow:
-        platforms = {p.id: p for p in uow.platforms.all()}
-    return checklist_service.my_checklist(uow_factory, e164), platforms
 
 
 @owner.post("/checklist/cases", response_model=OwnerCase, status_code=201)

@@ -6,7 +6,7 @@ what is still bound. Handover keeps no account data beyond the platform's opaque
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,6 +54,12 @@ class Binding:
         """Left by an earlier holder: bound before the current subscriber's tenure began.
         Nothing bound at or after the tenure's start is ever touched by a renewal."""
         return self.bound_since < tenure_start
+
+
+def platforms_listing_before(bindings: Iterable[Binding], tenure_start: datetime) -> list[str]:
+    """The platforms that still list a number from before the tenure that began at
+    `tenure_start` (the activation notice's list, and a renewal's first choice)."""
+    return sorted({b.platform_id for b in bindings if b.bound_before(tenure_start)})
 
 
 def parse_key(item: Any, index: int) -> BindingKey:

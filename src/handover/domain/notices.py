@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from handover.domain.bindings import Binding
+from handover.domain.bindings import Binding, platforms_listing_before
 from handover.domain.lifecycle import Number, State
 from handover.domain.rejections import Reason, Rejected
 
@@ -31,5 +31,5 @@ def activation_notice(number: Number, bindings: Iterable[Binding]) -> Activation
         state = number.state.value if number.state else "never reported"
         raise Rejected(Reason.ILLEGAL_TRANSITION, f"the number has no subscriber now ({state})")
     start = number.tenure.start
-    left = sorted({b.platform_id for b in bindings if b.bound_before(start)})
+    left = platforms_listing_before(bindings, start)
     return ActivationNotice(number.e164, start, number.reassigned_at is not None, tuple(left))

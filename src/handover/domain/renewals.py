@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from handover.domain.bindings import Binding
+from handover.domain.bindings import Binding, platforms_listing_before
 from handover.domain.cases import CaseError
 from handover.domain.lifecycle import Number, State, Tenure
 
@@ -42,7 +42,7 @@ def renewal_choice(
 ) -> RenewalChoice:
     tenure = current_tenure(number)
     assert number is not None
-    listed = sorted({b.platform_id for b in bindings if b.bound_before(tenure.start)})
+    listed = platforms_listing_before(bindings, tenure.start)
     others = sorted(set(platforms) - set(listed))
     return RenewalChoice(number.e164, tenure.start, tuple(listed), tuple(others))
 

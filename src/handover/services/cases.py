@@ -10,14 +10,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from handover.domain.audit import case_entry
 from handover.domain.bindings import BindingKey
 from handover.domain.cases import (
     Case,
     CaseAnswered,
+    CaseCancelled,
     CaseError,
+    CaseEscalated,
     CaseEvent,
     CaseKind,
     CaseOutcome,
@@ -105,14 +107,13 @@ def _what(event: CaseEvent) -> str:
 
 
 def _detail(event: CaseEvent) -> dict[str, str | int | bool | None]:
-    if isinstance(event, CaseAnswered):
-        return {"outcome": event.outcome.value, "reason": event.reason, "late": event.late}
-    why = getattr(event, "why", None)
-    overdue = getattr(event, "overdue", None)
-    if why is not None:
-        return {"why": why}
-    if isinstance(overdue, timedelta):
-        return {"overdue_seconds": int(overdue.total_seconds())}
+    match event:
+        case CaseAnswered():
+            return {"outcome": event.outcome.value, "reason": event.reason, "late": event.late}
+        case CaseCancelled():
+            return {"why": event.why}
+        case CaseEscalated():
+            return {"overdue_seconds": int(event.overdue.total_seconds())}
     return {}
 
 
@@ -228,6 +229,15 @@ def _cases_of(uow: UnitOfWork, e164: str) -> list[Case]:
     return mine
 
 
+def _belongs_to(uow: UnitOfWork, e164: str, case: Case) -> bool:
+    """The signed-in holder of `e164` opened this case (the same rule as `_cases_of`)."""
+    if case.requester is Requester.CURRENT_OWNER:
+        found = holder(uow, e164, in_service=False)
+        return found is not None and (case.e164, case.tenure_start) == (e164, found.tenure_start)
+    held = {(number.e164, number.start) for number in numbers_of(uow, e164)}
+    return case.requester is Requester.PREVIOUS_OWNER and (case.e164, case.tenure_start) in held
+
+
 def owner_case(uow_factory: UnitOfWorkFactory, e164: str, case_id: str) -> CaseDetail:
     with uow_factory() as uow:
         case = _owned(uow, e164, case_id)
@@ -235,10 +245,10 @@ def owner_case(uow_factory: UnitOfWorkFactory, e164: str, case_id: str) -> CaseD
 
 
 def _owned(uow: UnitOfWork, e164: str, case_id: str) -> Case:
-    found = [case for case in _cases_of(uow, e164) if case.id == case_id]
-    if not found:
+    case = uow.cases.get(case_id)
+    if case is None or not _belongs_to(uow, e164, case):
         raise CaseNotFound(case_id)
-    return found[0]
+    return case
 
 
 def file_complaint(

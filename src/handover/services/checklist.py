@@ -20,16 +20,22 @@ from handover.domain.cases import (
 from handover.domain.checklist import NumberChecklist, number_checklist
 from handover.domain.numbers import parse_number
 from handover.domain.people import IN_SERVICE, HeldNumber
+from handover.domain.platforms import Platform
 from handover.domain.rejections import Rejected
 from handover.services.cases import CaseNotFound, new_case_id, record
 from handover.services.people import numbers_of
 from handover.services.ports import UnitOfWork, UnitOfWorkFactory
 
 
-def my_checklist(uow_factory: UnitOfWorkFactory, e164: str) -> list[NumberChecklist]:
-    """A checklist per number the signed-in person still holds."""
+def my_checklist(
+    uow_factory: UnitOfWorkFactory, e164: str
+) -> tuple[list[NumberChecklist], dict[str, Platform]]:
+    """A checklist per number the signed-in person still holds, and the platforms named."""
     with uow_factory() as uow:
-        return [_checklist(uow, held) for held in numbers_of(uow, e164) if held.current]
+        lists = [_checklist(uow, held) for held in numbers_of(uow, e164) if held.current]
+        named = {item.platform_id for checklist in lists for item in checklist.items}
+        platforms = {p.id: p for p in uow.platforms.all() if p.id in named}
+    return lists, platforms
 
 
 def _checklist(uow: UnitOfWork, held: HeldNumber) -> NumberChecklist:
