@@ -1,11 +1,13 @@
 """Sending the message outbox: what `handover work` does with queued messages to people.
 
-Each call takes a small batch of due messages (locked against other workers where the
-store can), renders each in its language just before sending, and marks it sent, or
-failed with a retry time that doubles per attempt up to a ceiling. After the last attempt
-a message stays failed, with its error, where `recent` shows it: it is parked at
-`GIVEN_UP`, never retried and never lost. Sending is at least once: a crash between the
-send and the commit sends that batch again.
+Each call claims a small batch of due messages in a short transaction (moving their
+`send_after` a lease ahead, so no other worker takes them meanwhile), sends them outside
+any transaction (a slow gateway must not hold the store's write lock), rendering each in
+its language just before sending, and records each one in its own short transaction: sent,
+or failed with a retry time that doubles per attempt up to a ceiling. After the last
+attempt a message stays failed, with its error, where `recent` shows it: it is parked at
+`GIVEN_UP`, never retried and never lost. Sending is at least once: a message sent by a
+worker that crashes before recording it is due again, and sent again, once its lease ends.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from handover.services.ports import MessageSender, SendFailed, UnitOfWork, UnitO
 
 #: Where a message given up on waits: its `send_after`, so it is never due again.
 GIVEN_UP = datetime(9999, 1, 1, tzinfo=UTC)
+#: How long a claimed message is held for its worker. It must outlast a whole batch at the
+#: senders' timeout (50 sends of up to 10 s), or another worker sends it a second time.
+LEASE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,22 +60,28 @@ def send_due(
     now: datetime,
     limit: int = 50,
     policy: RetryPolicy = RetryPolicy(),
+    lease: timedelta = LEASE,
 ) -> SendReport:
     """Send up to `limit` due messages through the sender of each one's channel."""
-    sent = failed = given_up = 0
     with uow_factory() as uow:
-        for message in uow.messages.due(now, limit):
-            try:
-                _send(message, senders)
-            except SendFailed as exc:
-                retry = None if exc.permanent else policy.retry_at(message.attempts + 1, now)
-                _failed(uow, message, str(exc), retry)
-                failed += retry is not None
-                given_up += retry is None
-            else:
-                uow.messages.sent(message.id, now)
-                sent += 1
+        claimed = uow.messages.claim(now, limit, now + lease)
         uow.commit()
+    sent = failed = given_up = 0
+    for message in claimed:
+        try:
+            _send(message, senders)
+        except SendFailed as exc:
+            retry = None if exc.permanent else policy.retry_at(message.attempts + 1, now)
+            with uow_factory() as uow:
+                _failed(uow, message, str(exc), retry)
+                uow.commit()
+            failed += retry is not None
+            given_up += retry is None
+        else:
+            with uow_factory() as uow:
+                uow.messages.sent(message.id, now)
+                uow.commit()
+            sent += 1
     return SendReport(sent, failed, given_up)
 
 

@@ -257,16 +257,23 @@ class MessageOutbox(Protocol):
     """Messages to people, queued in the transaction that causes them (see `domain.messages`)."""
 
     def add(self, messages: Sequence[Message]) -> int:
-        """Queue messages whose `dedupe_key` is new; how many were queued."""
+        """Queue messages whose `dedupe_key` is new; how many were queued. A key another
+        transaction is queueing at the same time is queued once, without an error."""
 
     def due(self, now: datetime, limit: int) -> list[Message]:
         """Unsent messages whose `send_after` has come, oldest first (locked, skipping
         rows another worker holds, where the store can)."""
 
+    def claim(self, now: datetime, limit: int, until: datetime) -> list[Message]:
+        """Take the `due` messages for sending: their `send_after` moves to `until`, so once
+        committed no other worker takes them before then (nor after a sent or failed
+        attempt is recorded); a claim never recorded lapses at `until`."""
+
     def sent(self, message_id: int, at: datetime) -> None: ...
 
     def failed(self, message_id: int, error: str, retry_at: datetime) -> None:
-        """Count a failed attempt and try again at `retry_at`."""
+        """Count a failed attempt and try again at `retry_at` (unless it was sent
+        meanwhile, by a worker that took it over after its claim lapsed)."""
 
     def for_key(self, dedupe_key: str) -> Message | None: ...
 
@@ -278,7 +285,8 @@ class FreezeRepository(Protocol):
     """What the freeze policy reads and writes: reminders to previous owners, overrides."""
 
     def records(self, e164s: Collection[str]) -> dict[str, FreezeRecord]:
-        """Each number's bindings, reminders logged per tenure and latest cancellation."""
+        """Each number's bindings, the reminders logged per freeze, and the cancellation
+        that began the current freeze."""
 
     def due_candidates(self, now: datetime, max_freeze: timedelta, limit: int) -> list[str]:
         """Frozen numbers with a reminder stage due at `now` (locked, skipping rows another
@@ -298,7 +306,8 @@ class ContactRepository(Protocol):
     def get(self, carrier_id: str, subscriber: str) -> Contact | None: ...
 
     def put(self, contact: Contact) -> None:
-        """Create or replace the person's contact."""
+        """Create or replace the person's contact (in one statement: concurrent puts do
+        not conflict, the last one stands)."""
 
     def remove(self, carrier_id: str, subscriber: str) -> bool: ...
 

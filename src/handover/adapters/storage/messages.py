@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from handover.adapters.storage import tables as t
+from handover.adapters.storage.repositories import _insert
 from handover.domain.contacts import Contact
 from handover.domain.messages import Channel, Message
 
@@ -19,18 +20,20 @@ class SqlMessageOutbox:
         self.connection = connection
 
     def add(self, messages: Sequence[Message]) -> int:
-        c = t.notifications.c
-        keys = [message.dedupe_key for message in messages]
-        known = set(
-            self.connection.execute(select(c.dedupe_key).where(c.dedupe_key.in_(keys))).scalars()
-        )
         fresh: dict[str, Message] = {}
         for message in messages:
-            if message.dedupe_key not in known:
-                fresh.setdefault(message.dedupe_key, message)
-        if fresh:
-            self.connection.execute(insert(t.notifications), [_row(m) for m in fresh.values()])
-        return len(fresh)
+            fresh.setdefault(message.dedupe_key, message)
+        if not fresh:
+            return 0
+        # One statement, no check first: a key queued by a concurrent transaction is
+        # skipped (once it commits) instead of failing this whole transaction.
+        added = self.connection.execute(
+            _insert(self.connection, t.notifications)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(t.notifications.c.id),
+            [_row(m) for m in fresh.values()],
+        )
+        return len(added.all())
 
     def due(self, now: datetime, limit: int) -> list[Message]:
         c = t.notifications.c
@@ -44,6 +47,17 @@ class SqlMessageOutbox:
             query = query.with_for_update(skip_locked=True)
         return [_message(row._mapping) for row in self.connection.execute(query)]
 
+    def claim(self, now: datetime, limit: int, until: datetime) -> list[Message]:
+        messages = self.due(now, limit)
+        if messages:
+            c = t.notifications.c
+            self.connection.execute(
+                update(t.notifications)
+                .where(c.id.in_([m.id for m in messages]))
+                .values(send_after=until)
+            )
+        return messages
+
     def sent(self, message_id: int, at: datetime) -> None:
         c = t.notifications.c
         self.connection.execute(
@@ -56,7 +70,7 @@ class SqlMessageOutbox:
         c = t.notifications.c
         self.connection.execute(
             update(t.notifications)
-            .where(c.id == message_id)
+            .where(c.id == message_id, c.sent_at.is_(None))
             .values(attempts=c.attempts + 1, last_error=error[:2000], send_after=retry_at)
         )
 
@@ -133,15 +147,22 @@ class SqlContactRepository:
         )
 
     def put(self, contact: Contact) -> None:
-        self.remove(contact.carrier, contact.subscriber)
+        row = {
+            "carrier_id": contact.carrier,
+            "subscriber": contact.subscriber,
+            "channel": contact.channel.value,
+            "address": contact.address,
+            "language": contact.language,
+            "updated_at": contact.updated_at,
+        }
+        statement = _insert(self.connection, t.subscriber_contacts).values(row)
         self.connection.execute(
-            insert(t.subscriber_contacts).values(
-                carrier_id=contact.carrier,
-                subscriber=contact.subscriber,
-                channel=contact.channel.value,
-                address=contact.address,
-                language=contact.language,
-                updated_at=contact.updated_at,
+            statement.on_conflict_do_update(
+                index_elements=["carrier_id", "subscriber"],
+                set_={
+                    name: statement.excluded[name]
+                    for name in ("channel", "address", "language", "updated_at")
+                },
             )
         )
 

@@ -7,9 +7,9 @@ from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy import Connection, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from handover.adapters.storage import tables as t
+from handover.adapters.storage.repositories import _insert
 from handover.domain.sign_in import Session, SignInCode
 
 
@@ -84,18 +84,13 @@ class SqlSubscriberLinkRepository:
     def link(self, carrier_id: str, pairs: Collection[tuple[str, str]], at: datetime) -> int:
         if not pairs:
             return 0
-        known = set(self.touching(carrier_id, {ref for pair in pairs for ref in pair}))
-        fresh = sorted(set(pairs) - known)
-        if not fresh:
-            return 0
-        dialect = postgresql if self.connection.dialect.name == "postgresql" else sqlite
-        # A concurrent call may store the same link first: that one stands.
+        # No check first: a link already stored, or stored by a concurrent call, stands.
         rows = [
             {"carrier_id": carrier_id, "subscriber": a, "linked": b, "attested_at": at}
-            for a, b in fresh
+            for a, b in sorted(set(pairs))
         ]
         added = self.connection.execute(
-            dialect.insert(t.subscriber_links)
+            _insert(self.connection, t.subscriber_links)
             .values(rows)
             .on_conflict_do_nothing()
             .returning(t.subscriber_links.c.linked)
