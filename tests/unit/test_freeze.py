@@ -9,13 +9,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handover.domain.bindings import Binding
-from handover.domain.freeze import LATE_REMINDER_WAIT, FreezeRecord, HoldReason, release_advice
+from handover.domain.freeze import (
+    LATE_REMINDER_WAIT,
+    FreezeRecord,
+    HoldReason,
+    release_advice,
+    release_hold,
+)
 from handover.domain.lifecycle import EventKind, LifecycleReport, Number, NumberReleased, State
 from handover.domain.numbers import parse_number
 from handover.domain.platforms import Tier
 from handover.domain.policy import FreezePolicy
 from handover.domain.rejections import Reason, Rejected
-from handover.domain.reminders import Stage, due_stages, schedule, second_due
+from handover.domain.reminders import Stage, due_stages, schedule, second_due, to_send
 from handover.domain.reports import CarrierReport, Status, decide, parse_report
 
 POLICY = FreezePolicy()
@@ -41,8 +47,9 @@ def bound(since: float, tier: Tier = Tier.HIGH, platform: str = "lender") -> Bin
 
 
 def told(*stages: Stage, known: float = 100) -> FreezeRecord:
-    """A record of a freeze Handover learned of on day `known`, with these stages sent."""
-    return FreezeRecord((), {day(0): frozenset(stages)}, (day(100), day(known)))
+    """A record of the freeze that began on day 100, learned of on day `known`, with these
+    stages sent (reminders are kept per freeze, keyed by its start)."""
+    return FreezeRecord((), {day(100): frozenset(stages)}, (day(100), day(known)))
 
 
 def test_nothing_holds_beyond_the_minimum() -> None:
@@ -108,6 +115,34 @@ def test_reminders_hold_until_the_second_is_due_or_late() -> None:
 def test_a_freeze_learned_of_after_it_could_end_is_not_held_for_reminders() -> None:
     advice = release_advice(frozen(), told(known=400), POLICY, day(400))
     assert advice.earliest_release == day(190)
+
+
+def test_reminders_of_an_earlier_freeze_of_the_tenure_do_not_count() -> None:
+    """Cancelled on day 100, restored, cancelled again on day 130: the first freeze's two
+    reminders are not this freeze's, so its release waits for two of its own."""
+    number = frozen()
+    number.apply(LifecycleReport(K.RESTORED, day(120), "cm", "s1"), POLICY)
+    number.apply(LifecycleReport(K.CANCELLED, day(130), "cm"), POLICY)
+    first = frozenset({Stage.CANCELLATION, Stage.MID_FREEZE})
+    record = FreezeRecord((), {day(100): first}, (day(130), day(130)))
+    assert record.sent(day(130)) == frozenset()
+    held = release_hold(number, record, POLICY, day(230))
+    assert held is not None and "0 of 2 reminders" in held.why
+    second = FreezeRecord((), {day(100): first, day(130): first}, (day(130), day(130)))
+    assert release_hold(number, second, POLICY, day(230)) is None
+
+
+def test_learned_too_late_is_one_rule_for_the_advice_and_the_release() -> None:
+    """Learned of on day 300 (after the minimum, before the cap): without bindings neither
+    the advice nor the release waits for reminders; with a binding still held, both do."""
+    late = told(known=300)
+    assert release_advice(frozen(), late, POLICY, day(300)).extension() is None
+    assert release_hold(frozen(), late, POLICY, day(300)) is None
+    held = FreezeRecord((bound(5),), late.reminders, late.cancellation)
+    advice = release_advice(frozen(), held, POLICY, day(300))
+    assert advice.reasons[-1].reason is HoldReason.REMINDERS_PENDING
+    hold = release_hold(frozen(), held, POLICY, day(300))
+    assert hold is not None and hold == advice.extension()
 
 
 def test_only_a_frozen_number_has_advice() -> None:
@@ -203,6 +238,9 @@ def test_reminder_stages_at_cancellation_mid_freeze_and_a_week_before() -> None:
     assert due_stages(number, day(190), [Stage.CANCELLATION], day(144)) == []
     assert due_stages(number, day(190), [Stage.CANCELLATION], day(145)) == [Stage.MID_FREEZE]
     assert due_stages(number, day(190), (), day(184)) == list(Stage), "late ones too, once"
+    assert to_send(list(Stage)) is Stage.BEFORE_RELEASE, "late ones: one message, the last"
+    assert to_send([Stage.CANCELLATION, Stage.MID_FREEZE]) is Stage.MID_FREEZE
+    assert to_send([]) is None
     assert second_due(day(100), day(190), ()) == day(145)
     assert second_due(day(100), day(190), [Stage.CANCELLATION]) == day(145)
     assert second_due(day(100), day(190), [Stage.CANCELLATION, Stage.MID_FREEZE]) is None

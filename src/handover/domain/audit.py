@@ -106,19 +106,20 @@ def case_entry(key: bytes, case: Case, event: CaseEvent, recorded_at: datetime) 
 def freeze_reminder_entry(
     key: bytes,
     e164: str,
-    tenure_start: datetime,
+    frozen_at: datetime,
     stage: str,
     channel: str | None,
     sent_at: datetime,
 ) -> bytes:
-    """The log entry of one reminder to a previous owner; `channel` is None when the person
-    left no contact (the attempt is logged all the same)."""
+    """The log entry of one reminder to a previous owner, for the freeze that started at
+    `frozen_at` (the cancellation); `channel` is None when the person left no contact (the
+    attempt is logged all the same)."""
     return canonical(
         {
             "v": ENTRY_VERSION,
             "type": "freeze_reminder",
             "number": pseudonym(key, e164),
-            "tenure_start": _instant(tenure_start),
+            "frozen_at": _instant(frozen_at),
             "stage": stage,
             "channel": channel,
             "recorded_at": _instant(sent_at),

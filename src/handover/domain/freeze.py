@@ -6,7 +6,8 @@ A cancelled number rests for its country's minimum freeze. Two things can hold i
   cancelled tenure and still registered by their platforms: held until the platforms
   remove them, at most until `FreezePolicy.max_freeze_days` after cancellation. Bindings
   from before the tenure belong to an even earlier holder and do not hold this release;
-- fewer than two reminders logged to the previous owner (`domain.reminders`).
+- fewer than two reminders logged to the previous owner during this freeze
+  (`domain.reminders`).
 
 The advice is computed on demand from the number, its bindings and the reminders sent, and
 enforced when a release is reported (`domain.reports.decide`); it is never written to the
@@ -91,13 +92,14 @@ class FreezeRecord:
 
     #: Every platform's bindings on the number (any tier, any tenure).
     bindings: Sequence[Binding] = ()
-    #: Reminder stages logged, per tenure start.
+    #: Reminder stages logged, per freeze (keyed by its start: the number's `cancelled_at`).
     reminders: Mapping[datetime, frozenset[Stage]] = field(default_factory=dict)
-    #: The latest recorded cancellation: (occurred_at, when Handover recorded it).
+    #: The current freeze's cancellation: (occurred_at, when Handover recorded it).
     cancellation: tuple[datetime, datetime] | None = None
 
-    def sent(self, tenure_start: datetime) -> frozenset[Stage]:
-        return self.reminders.get(tenure_start, frozenset())
+    def sent(self, frozen_at: datetime) -> frozenset[Stage]:
+        """The stages logged for the freeze that started at `frozen_at`."""
+        return self.reminders.get(frozen_at, frozenset())
 
     def known_since(self, cancelled_at: datetime, now: datetime) -> datetime:
         """When Handover learned of the cancellation (`now` when it is not recorded yet)."""
@@ -159,27 +161,36 @@ def release_hold(
     """What holds a frozen number past its minimum when its release is reported, for the
     lifecycle to enforce. Most releases have nothing to check; they skip the full advice."""
     assert number.tenure and number.cancelled_at and number.release_not_before
+    # Without a high binding of the tenure, the freeze ends at the minimum.
     if not unresolved_high(number, record.bindings) and (
-        len(record.sent(number.tenure.start)) >= REQUIRED_BEFORE_RELEASE
-        or record.known_since(number.cancelled_at, now) >= number.release_not_before
+        len(record.sent(number.cancelled_at)) >= REQUIRED_BEFORE_RELEASE
+        or _learned_too_late(number, record, number.release_not_before, now)
     ):
         return None
     return release_advice(number, record, policy, now).extension()
 
 
+def _learned_too_late(
+    number: Number, record: FreezeRecord, freeze_end: datetime, now: datetime
+) -> bool:
+    """Whether Handover learned of the freeze only once it could have ended (a carrier
+    reporting old history): no reminder could have reached the person in time, so the
+    reminders do not hold it. `freeze_end` is the advised release without the reminders'
+    own hold: the minimum, or later while high-value bindings hold the number."""
+    assert number.cancelled_at is not None
+    return record.known_since(number.cancelled_at, now) >= freeze_end
+
+
 def _reminders_hold(
     number: Number, record: FreezeRecord, advised: datetime, now: datetime
 ) -> Hold | None:
-    """Held until the second reminder is logged: when it is due, or a little after `now`
-    when it is late (the worker is behind, or the cancellation was reported late).
-
-    A freeze Handover learned of only after it could have ended (a carrier reporting old
-    history) is not held: no reminder could have reached the person in time.
-    """
-    assert number.tenure and number.cancelled_at
-    sent = record.sent(number.tenure.start)
+    """Held until the second reminder of this freeze is logged: when it is due, or a little
+    after `now` when it is late (the worker is behind, or the cancellation was reported
+    late); never for a freeze learned of too late (`_learned_too_late`)."""
+    assert number.cancelled_at is not None
+    sent = record.sent(number.cancelled_at)
     due = second_due(number.cancelled_at, advised, sent)
-    if due is None or record.known_since(number.cancelled_at, now) >= advised:
+    if due is None or _learned_too_late(number, record, advised, now):
         return None
     late = due <= now
     when = "is late; release waits until it is sent" if late else f"is due {due.isoformat()}"

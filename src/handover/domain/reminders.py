@@ -5,12 +5,18 @@ before it. The advised release moves while the freeze is extended (see `domain.f
 the stages are computed, not stored; only the stages already sent are. A stage whose time
 has passed is still sent, once, when the worker gets to it (a worker that was down, a
 cancellation reported late), so the person hears at least twice before any release; nothing
-is due for a number that is no longer frozen (restored or released).
+is due for a number that is no longer frozen (restored or released). Stages that fall due
+together (late, or because the advised release moved) are each logged, but the person gets
+one message, the latest stage's (`to_send`).
+
+Reminders are kept per freeze (keyed by the cancellation that started it), not per tenure:
+a number cancelled, restored and cancelled again by the same subscriber is a new freeze,
+reminded afresh, and the first freeze's reminders do not count for its release.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -27,10 +33,11 @@ class Stage(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SentReminder:
-    """One stage logged for one tenure; `channel` is None when the person left no contact."""
+    """One stage logged for one freeze (`frozen_at`: the cancellation that started it);
+    `channel` is None when the person left no contact."""
 
     e164: str
-    tenure_start: datetime
+    frozen_at: datetime
     stage: Stage
     sent_at: datetime
     channel: Channel | None
@@ -65,6 +72,13 @@ def due_stages(
         for stage, at in schedule(number.cancelled_at, advised_release).items()
         if at <= now and stage not in sent
     ]
+
+
+def to_send(due: Sequence[Stage]) -> Stage | None:
+    """The one stage whose message goes out when several are due at once: the latest (its
+    text has the dates that still matter). The others are logged without a message of their
+    own, so a late cancellation does not queue two or three messages in the same second."""
+    return max(due, key=list(Stage).index) if due else None
 
 
 def second_due(

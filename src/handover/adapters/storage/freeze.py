@@ -31,16 +31,23 @@ class SqlFreezeRepository:
         bindings: dict[str, list[Any]] = defaultdict(list)
         reminders: dict[str, dict[datetime, set[Stage]]] = defaultdict(lambda: defaultdict(set))
         cancellations: dict[str, tuple[int, datetime, datetime]] = {}
-        b, r, e = t.bindings.c, t.freeze_reminders.c, t.number_events.c
+        b, r, e, n = t.bindings.c, t.freeze_reminders.c, t.number_events.c, t.numbers.c
         for batch in _batches(e164s):
             query = select(t.bindings).where(b.e164.in_(batch)).order_by(b.platform_id)
             for row in self.connection.execute(query).mappings():
                 bindings[row["e164"]].append(_binding(row))
-            sent = select(r.e164, r.tenure_start, r.stage).where(r.e164.in_(batch))
-            for e164, tenure_start, stage in self.connection.execute(sent):
-                reminders[e164][tenure_start].add(Stage(stage))
-            cancelled = select(e.e164, e.seq, e.occurred_at, e.recorded_at).where(
-                e.e164.in_(batch), e.kind == EventKind.CANCELLED.value
+            sent = select(r.e164, r.frozen_at, r.stage).where(r.e164.in_(batch))
+            for e164, frozen_at, stage in self.connection.execute(sent):
+                reminders[e164][frozen_at].add(Stage(stage))
+            # Only the cancellation that started the current freeze, not the whole history.
+            cancelled = (
+                select(e.e164, e.seq, e.occurred_at, e.recorded_at)
+                .join(t.numbers, n.e164 == e.e164)
+                .where(
+                    e.e164.in_(batch),
+                    e.kind == EventKind.CANCELLED.value,
+                    e.occurred_at == n.cancelled_at,
+                )
             )
             for e164, seq, occurred_at, recorded_at in self.connection.execute(cancelled):
                 if e164 not in cancellations or cancellations[e164][0] < seq:
@@ -55,20 +62,27 @@ class SqlFreezeRepository:
         }
 
     def due_candidates(self, now: datetime, max_freeze: timedelta, limit: int) -> list[str]:
-        """Frozen numbers with a reminder stage due at `now`, in number order.
+        """Frozen numbers with a reminder stage due at `now`, the oldest freezes first.
 
         Mirrors `domain.reminders.schedule` in SQL so that numbers waiting for a later stage
-        are not read every cycle: with k stages sent, the next is due at cancellation (k=0),
-        at mid-freeze (k=1: cancelled_at + release_not_before <= 2 now, and with unresolved
-        high bindings cancelled_at <= now - max/2), or 7 days before the release (k=2).
-        On PostgreSQL the rows are locked, skipping those another worker holds.
+        are not read every cycle: with k stages of the current freeze sent, the next is due
+        at cancellation (k=0), at mid-freeze (k=1: cancelled_at + release_not_before <=
+        2 now, and with unresolved high bindings cancelled_at <= now - max/2), or 7 days
+        before the release (k=2). The frozen numbers are found through
+        `ix_numbers_state_cancelled`, and k is counted once per number (a grouped join on
+        the reminders of the current freezes). On PostgreSQL the rows are locked, skipping
+        those another worker holds.
         """
         n, r, b = t.numbers.c, t.freeze_reminders.c, t.bindings.c
-        sent = (
-            select(func.count())
-            .where(r.e164 == n.e164, r.tenure_start == n.tenure_start)
-            .scalar_subquery()
+        frozen = and_(n.state == State.FROZEN.value, n.cancelled_at <= now)
+        counted = (
+            select(r.e164, r.frozen_at, func.count().label("sent"))
+            .join(t.numbers, and_(n.e164 == r.e164, n.cancelled_at == r.frozen_at))
+            .where(frozen)
+            .group_by(r.e164, r.frozen_at)
+            .cte("sent_per_freeze")
         )
+        sent = func.coalesce(counted.c.sent, 0)
         held = exists().where(
             b.e164 == n.e164, b.tier == Tier.HIGH.value, b.bound_since >= n.tenure_start
         )
@@ -78,16 +92,21 @@ class SqlFreezeRepository:
         held_before = n.cancelled_at <= now - max_freeze + LAST_NOTICE
         query = (
             select(n.e164)
+            .select_from(
+                t.numbers.outerjoin(
+                    counted,
+                    and_(counted.c.e164 == n.e164, counted.c.frozen_at == n.cancelled_at),
+                )
+            )
             .where(
-                n.state == State.FROZEN.value,
-                n.cancelled_at <= now,
+                frozen,
                 or_(
                     sent == 0,
                     and_(sent == 1, mid, or_(not_(held), held_mid)),
                     and_(sent == 2, mid, before, or_(not_(held), and_(held_mid, held_before))),
                 ),
             )
-            .order_by(n.e164)
+            .order_by(n.cancelled_at, n.e164)
             .limit(limit)
         )
         if self.is_postgres:
@@ -110,7 +129,7 @@ class SqlFreezeRepository:
                 [
                     {
                         "e164": reminder.e164,
-                        "tenure_start": reminder.tenure_start,
+                        "frozen_at": reminder.frozen_at,
                         "stage": reminder.stage.value,
                         "sent_at": reminder.sent_at,
                         "channel": reminder.channel.value if reminder.channel else None,
@@ -126,7 +145,7 @@ class SqlFreezeRepository:
         return [
             SentReminder(
                 row["e164"],
-                row["tenure_start"],
+                row["frozen_at"],
                 Stage(row["stage"]),
                 row["sent_at"],
                 Channel(row["channel"]) if row["channel"] else None,

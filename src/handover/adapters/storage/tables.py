@@ -107,6 +107,8 @@ numbers = Table(
     Column("reassigned_at", UtcDateTime, nullable=True),
     Column("version", Integer, nullable=False),
     Index("ix_numbers_carrier_state", "carrier_id", "state"),
+    #: The reminder worker's frozen numbers, by cancellation (`due_candidates`).
+    Index("ix_numbers_state_cancelled", "state", "cancelled_at"),
 )
 
 tenures = Table(
@@ -450,12 +452,13 @@ subscriber_links = Table(
 )
 
 #: Reminders sent to a previous owner during a freeze (cancellation, mid-freeze, before
-#: release), one row per stage of one tenure.
+#: release), one row per stage of one freeze; `frozen_at` is the freeze's start (the
+#: number's `cancelled_at`), so a number cancelled again after a restore is a new freeze.
 freeze_reminders = Table(
     "freeze_reminders",
     metadata,
     Column("e164", String(16), primary_key=True),
-    Column("tenure_start", UtcDateTime, primary_key=True),
+    Column("frozen_at", UtcDateTime, primary_key=True),
     Column("stage", String(16), primary_key=True),
     Column("sent_at", UtcDateTime, nullable=False),
     Column("channel", String(8), nullable=True),

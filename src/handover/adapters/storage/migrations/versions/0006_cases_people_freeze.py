@@ -24,7 +24,7 @@ def upgrade() -> None:
         "freeze_reminders",
         sa.Column("e164", sa.String(length=16), nullable=False),
         sa.Column(
-            "tenure_start",
+            "frozen_at",
             sa.DateTime(timezone=True),
             nullable=False,
         ),
@@ -32,7 +32,10 @@ def upgrade() -> None:
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("channel", sa.String(length=8), nullable=True),
         sa.Column("log_index", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("e164", "tenure_start", "stage", name=op.f("pk_freeze_reminders")),
+        sa.PrimaryKeyConstraint("e164", "frozen_at", "stage", name=op.f("pk_freeze_reminders")),
+    )
+    op.create_index(
+        "ix_numbers_state_cancelled", "numbers", ["state", "cancelled_at"], unique=False
     )
     op.create_table(
         "notifications",
@@ -320,6 +323,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_notifications_due")
 
     op.drop_table("notifications")
+    op.drop_index("ix_numbers_state_cancelled", table_name="numbers")
     op.drop_table("freeze_reminders")
     with op.batch_alter_table("tenures", schema=None) as batch_op:
         batch_op.drop_index("ix_tenures_carrier_subscriber")
