@@ -54,7 +54,8 @@ class NoteSigner:
 
 
 def _derived(settings: Settings, purpose: str) -> bytes:
-    """A development-only key derived from the secret (production sets every key)."""
+    """A key derived from the secret: the development default of keys production must
+    set, and the sign-in code key everywhere (it never leaves the process)."""
     return hashlib.sha256(f"handover:{purpose}:{settings.secret_key}".encode()).digest()
 
 

@@ -213,6 +213,7 @@ def ingest(
                     region=region or found.country,
                     total_bytes=size,
                     progress=progress,
+                    policy=Settings().freeze_policy,
                 )
             except reporting.FileRejected as exc:
                 raise fail(f"{file}: {exc}") from None

@@ -359,6 +359,9 @@ def test_a_tampered_receipt_does_not_verify(http: TestClient, auth: dict[str, st
         assert response.json()["claims"] is None
     garbage = http.post("/v1/receipts/verify", json={"receipt": "not-a-jws"})
     assert garbage.json()["valid"] is False
+    array_header = base64.urlsafe_b64encode(b"[1]").rstrip(b"=").decode()
+    odd = http.post("/v1/receipts/verify", json={"receipt": f"{array_header}.e30.AA"})
+    assert odd.status_code == 200 and odd.json()["valid"] is False, odd.text
     assert http.post("/v1/receipts/verify", json={}).status_code == 422
 
 

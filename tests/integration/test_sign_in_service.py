@@ -205,3 +205,25 @@ def test_a_contact_set_under_a_new_ref_reaches_the_person_about_an_old_one(
         assert newest is not None and newest.address == "+8613700137000"
         own = people.contact_of(uow, "cm", "S1")
         assert own is not None and own.address == "li.na@example.com"
+
+
+def test_parallel_wrong_codes_cannot_pass_the_lockout(
+    held: UnitOfWorkFactory, sms: ConsoleSmsSender
+) -> None:
+    """Ten guesses at once: the number is locked while each is judged, so only five are
+    judged as wrong codes and the rest meet the lockout (a snapshot read let all ten in)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    code = ask(held, sms, T0)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+
+    def guess(i: int) -> str:
+        try:
+            sign_in.sign_in(held, NUMBER, wrong, f"10.0.1.{i}", T0 + timedelta(seconds=5), key=KEY)
+        except (WrongCode, LockedOut) as refused:
+            return type(refused).__name__
+        return "signed in"
+
+    with ThreadPoolExecutor(10) as pool:
+        outcomes = sorted(pool.map(guess, range(10)))
+    assert outcomes == ["LockedOut"] * 5 + ["WrongCode"] * 5

@@ -95,10 +95,12 @@ def header_of(token: str) -> dict[str, Any]:
 
     try:
         encoded = token.strip().split(".")[0]
-        header: dict[str, Any] = json.loads(urlsafe_b64decode(encoded.encode()))
-        return header
+        header = json.loads(urlsafe_b64decode(encoded.encode()))
     except (ValueError, IndexError) as exc:
         raise InvalidReceipt(f"not a compact JWS: {exc}") from None
+    if not isinstance(header, dict):
+        raise InvalidReceipt("not a compact JWS: the header is not a JSON object")
+    return header
 
 
 def verify(token: str, jwks: Mapping[str, Any], typ: str = RECEIPT_TYPE) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 
 from handover.api.problems import Problem
 from handover.config import Settings
+from handover.domain.sign_in import TOKEN_PREFIX
 from handover.services import sign_in
 from handover.services.access import AccessDenied, Principal, TokenIssuer
 from handover.services.ports import UnitOfWorkFactory
@@ -105,7 +106,7 @@ async def session_token(
     cookie: Annotated[str | None, Depends(_session_cookie)],
 ) -> str | None:
     """The caller's session token: a `hos_` bearer token, else the session cookie."""
-    if credentials is not None and credentials.credentials.startswith("hos_"):
+    if credentials is not None and credentials.credentials.startswith(TOKEN_PREFIX):
         return credentials.credentials
     return cookie
 

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from handover.api.deps import SESSION_COOKIE, AppSettings, SignedIn, UowFactory, session_token
 from handover.api.problems import Problem
 from handover.domain import sign_in as rules
-from handover.domain.contacts import LANGUAGES, Contact
+from handover.domain.contacts import Contact
+from handover.domain.message_texts import LANGUAGES
 from handover.domain.messages import Channel
 from handover.services import people, sign_in
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from handover.config import Settings
 from handover.domain.cases import CaseState
 from handover.services import access, bindings, cases, reporting
 from handover.services.access import IssuedCredentials
@@ -97,7 +98,9 @@ def seed_story(open_store: UnitOfWorkFactory, now: datetime | None = None) -> St
         | ({"subscriber": subscriber} if subscriber else {})
         for event_id, number, kind, day, subscriber in _EVENTS
     ]
-    result = reporting.report_events(open_store, CARRIER, items, now=now)
+    result = reporting.report_events(
+        open_store, CARRIER, items, now=now, policy=Settings().freeze_policy
+    )
     if result.accepted != len(items):
         raise RuntimeError(f"the demo story's reports were not all accepted: {result.outcomes}")
     for platform_id, rows in _BINDINGS.items():

@@ -15,14 +15,13 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from handover.domain.lifecycle import Number, State
+from handover.domain.lifecycle import IN_SERVICE, Number
 
 #: The JOSE `typ` of a certificate (RFC 8725 §3.11): nothing else passes for one.
 CERTIFICATE_TYPE = "handover-tenure+jwt"
 DEFAULT_VALIDITY = timedelta(days=180)
 #: How far a verifier's clock may run behind the issuer's before `nbf` refuses it.
 CLOCK_SKEW = timedelta(seconds=60)
-IN_SERVICE = frozenset({State.ACTIVE, State.SUSPENDED})
 
 
 class NotInService(ValueError):

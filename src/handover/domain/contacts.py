@@ -10,11 +10,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from handover.domain.message_texts import LANGUAGES
 from handover.domain.messages import Channel
 from handover.domain.numbers import parse_number
 from handover.domain.rejections import Rejected
 
-LANGUAGES = ("en", "zh-CN")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
 

@@ -22,6 +22,11 @@ class State(StrEnum):
     RELEASED = "released"
 
 
+#: States in which a number has a subscriber using it (a frozen number's tenure lasts
+#: until release, but nobody uses the number meanwhile).
+IN_SERVICE = frozenset({State.ACTIVE, State.SUSPENDED})
+
+
 class EventKind(StrEnum):
     ACTIVATED = "activated"
     SUSPENDED = "suspended"

@@ -9,6 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+#: The languages Handover speaks to people in.
+LANGUAGES = ("en", "zh-CN")
+
+
+def language_for(region: str) -> str:
+    """The language to write to a number's holder in when they chose none."""
+    return "zh-CN" if region == "CN" else "en"
+
+
 TEXTS: dict[str, dict[str, str]] = {
     "sign_in_code": {
         "en": (

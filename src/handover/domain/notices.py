@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from handover.domain.bindings import Binding, platforms_listing_before
-from handover.domain.lifecycle import Number, State
+from handover.domain.lifecycle import IN_SERVICE, Number
 from handover.domain.rejections import Reason, Rejected
 
 
@@ -27,7 +27,7 @@ class ActivationNotice:
 
 def activation_notice(number: Number, bindings: Iterable[Binding]) -> ActivationNotice:
     """The notice for a number in service; `Rejected` when it has no current subscriber."""
-    if number.tenure is None or number.state not in (State.ACTIVE, State.SUSPENDED):
+    if number.tenure is None or number.state not in IN_SERVICE:
         state = number.state.value if number.state else "never reported"
         raise Rejected(Reason.ILLEGAL_TRANSITION, f"the number has no subscriber now ({state})")
     start = number.tenure.start

@@ -20,8 +20,6 @@ from handover.domain.reports import MAX_REF
 MAX_LINKS = 100
 MAX_REFS = 1_000
 
-IN_SERVICE = frozenset({State.ACTIVE, State.SUSPENDED})
-
 
 @dataclass(frozen=True, slots=True)
 class Holder:

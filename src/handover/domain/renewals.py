@@ -13,7 +13,7 @@ from datetime import datetime
 
 from handover.domain.bindings import Binding, platforms_listing_before
 from handover.domain.cases import CaseError
-from handover.domain.lifecycle import Number, State, Tenure
+from handover.domain.lifecycle import IN_SERVICE, Number, Tenure
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ def current_tenure(number: Number | None) -> Tenure:
     """The tenure of a number in service; `CaseError` for one nobody holds now."""
     if number is None or number.tenure is None:
         raise CaseError("not-in-service", "the number has no subscriber")
-    if number.state not in (State.ACTIVE, State.SUSPENDED):
+    if number.state not in IN_SERVICE:
         raise CaseError("not-in-service", f"the number is {number.state}")
     return number.tenure
 

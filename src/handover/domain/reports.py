@@ -50,22 +50,16 @@ class CarrierReport:
 
     @property
     def fingerprint(self) -> Fingerprint:
-        if self.override_reason is not None:
-            return (
-                self.number.e164,
-                self.kind.value,
-                self.occurred_at,
-                self.subscriber,
-                self.to_carrier,
-                self.override_reason,
-            )
-        return (
+        """An override is part of a release's content; reports without one keep the
+        fingerprint they always had."""
+        base = (
             self.number.e164,
             self.kind.value,
             self.occurred_at,
             self.subscriber,
             self.to_carrier,
         )
+        return base if self.override_reason is None else (*base, self.override_reason)
 
     def sort_key(self) -> tuple[str, datetime, int]:
         """Rows of one number are applied in `occurred_at` order, ties in line order."""

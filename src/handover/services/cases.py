@@ -32,6 +32,7 @@ from handover.domain.cases import (
     open_case,
 )
 from handover.domain.lifecycle import NumberRestored
+from handover.domain.message_texts import language_for
 from handover.domain.messages import Channel, Message
 from handover.domain.numbers import parse_number
 from handover.domain.platforms import Platform
@@ -367,7 +368,7 @@ def _complete_renewal(uow: UnitOfWork, renewal_id: str, now: datetime) -> None:
                     "resolved": sum(o != CaseOutcome.REJECTED for o in outcomes),
                     "rejected": outcomes.count(CaseOutcome.REJECTED.value),
                 },
-                "zh-CN" if parse_number(renewal.e164).region == "CN" else "en",
+                language_for(parse_number(renewal.e164).region),
                 now,
                 now,
             )
@@ -438,13 +439,11 @@ def _detail_of(uow: UnitOfWork, case: Case, *, complaints: bool = True) -> CaseD
 # The lifecycle
 
 
-def cancel_on_restore(uow: UnitOfWork, events: Iterable[object], now: datetime) -> None:
+def cancel_on_restore(uow: UnitOfWork, events: Iterable[NumberRestored], now: datetime) -> None:
     """A number restored during its freeze keeps its subscriber: every case opened since
     the freeze began was about recycling it and is cancelled (`case-cancelled`)."""
     changes = []
     for event in events:
-        if not isinstance(event, NumberRestored):
-            continue
         for case in uow.cases.for_number(event.e164, CaseState.OPEN):
             if case.opened_at >= event.frozen_since:
                 changes.append((case, case.cancel("number restored", now)))

@@ -18,8 +18,9 @@ from handover.domain.cases import (
     open_case,
 )
 from handover.domain.checklist import NumberChecklist, number_checklist
+from handover.domain.lifecycle import IN_SERVICE
 from handover.domain.numbers import parse_number
-from handover.domain.people import IN_SERVICE, HeldNumber
+from handover.domain.people import HeldNumber
 from handover.domain.platforms import Platform
 from handover.domain.rejections import Rejected
 from handover.services.cases import CaseNotFound, new_case_id, record

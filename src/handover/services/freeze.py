@@ -9,14 +9,11 @@ from datetime import datetime
 
 from handover.domain.freeze import FreezeRecord, ReleaseAdvice, ReleaseOverride, release_advice
 from handover.domain.lifecycle import EventKind, NumberReleased, State
-from handover.domain.numbers import parse_number
 from handover.domain.policy import FreezePolicy
 from handover.domain.reports import CarrierReport, Fingerprint, Outcome
-from handover.services.access import AccessDenied, Principal
-from handover.services.model import Role
+from handover.services.access import Principal
+from handover.services.history import visible_number
 from handover.services.ports import UnitOfWork, UnitOfWorkFactory
-
-READ_SCOPE = "numbers:read"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,16 +35,11 @@ def advice_for(
 
     Raises `Rejected` for an invalid number or one that is not frozen.
     """
-    if READ_SCOPE not in principal.scopes:
-        raise AccessDenied(f"the {READ_SCOPE} scope is needed")
-    e164 = parse_number(number).e164
     with uow_factory() as uow:
-        found = uow.numbers.current({e164}).get(e164)
-        if found is None or found.state is None:
+        found = visible_number(uow, principal, number)
+        if found is None:
             return None
-        if principal.role is Role.CARRIER and found.carrier != principal.carrier_id:
-            return None
-        advice = release_advice(found, uow.freeze.records({e164})[e164], policy, now)
+        advice = release_advice(found, uow.freeze.records({found.e164})[found.e164], policy, now)
         named = {p for hold in advice.reasons for p in hold.platforms}
         platforms = {p: uow.platforms.get(p) for p in named}
     names = {p: found.name for p, found in platforms.items() if found is not None}

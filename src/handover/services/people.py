@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from handover.domain.contacts import Contact, parse_contact
+from handover.domain.lifecycle import IN_SERVICE
 from handover.domain.people import (
-    IN_SERVICE,
     HeldNumber,
     Holder,
     held_numbers,

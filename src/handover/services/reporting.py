@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from handover.domain.lifecycle import EventKind
+from handover.domain.lifecycle import NumberRestored
 from handover.domain.policy import FreezePolicy
 from handover.domain.rejections import Reason, Rejected
 from handover.domain.reports import (
@@ -404,7 +404,7 @@ def _apply_chunk(
     first = append_accepted(uow, carrier_id, accepted, now)
     logged = [outcome.logged(first + position) for position, outcome in enumerate(accepted)]
     uow.signals.add(_signals(logged, now))
-    restored = [o.event for o in accepted if o.report and o.report.kind is EventKind.RESTORED]
+    restored = [o.event for o in accepted if isinstance(o.event, NumberRestored)]
     if restored:
         cancel_on_restore(uow, restored, now)
     record_overrides(uow, carrier_id, accepted, now)

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from handover.domain.lifecycle import State
-from handover.domain.message_texts import render
+from handover.domain.lifecycle import IN_SERVICE, State
+from handover.domain.message_texts import language_for, render
 from handover.domain.numbers import parse_number
+from handover.domain.people import Holder, holder_of
 from handover.domain.rejections import Rejected
 from handover.domain.sign_in import (
     NoCodeWaiting,
@@ -33,7 +34,7 @@ from handover.domain.sign_in import (
     token_hash,
 )
 from handover.services.people import holder
-from handover.services.ports import MessageSender, SendFailed, UnitOfWorkFactory
+from handover.services.ports import MessageSender, SendFailed, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,15 @@ def _e164(number_text: str) -> tuple[str, str]:
     return number.e164, number.region
 
 
+def _lock_holder(uow: UnitOfWork, e164: str) -> Holder | None:
+    """The holder of a number in service, with the number locked until the transaction
+    ends: concurrent attempts on one number queue, so the limits count every one of them
+    (on PostgreSQL a snapshot read would let parallel guesses all pass the lockout).
+    Unknown numbers have nothing to lock, but they never get an SMS nor a session."""
+    found = holder_of(uow.numbers.lock({e164}).get(e164))
+    return found if found is not None and found.state in IN_SERVICE else None
+
+
 def request_code(
     uow_factory: UnitOfWorkFactory,
     sender: MessageSender,
@@ -93,6 +103,7 @@ def request_code(
     `defer`, when given, is handed the send to run later (after the HTTP answer)."""
     e164, region = _e164(number_text)
     with uow_factory() as uow:
+        in_service = _lock_holder(uow, e164) is not None
         admit_request(
             uow.sign_in_codes.for_number(e164, now - policy.lookback),
             uow.sign_in_codes.asked_from(client_address, now - timedelta(hours=1)),
@@ -101,13 +112,11 @@ def request_code(
         )
         stored, code = issue_code(key, e164, client_address, now, policy)
         uow.sign_in_codes.add(stored)
-        in_service = holder(uow, e164) is not None
         uow.commit()
     if not in_service:
         return
     minutes = int(policy.code_ttl.total_seconds() // 60)
-    language = "zh-CN" if region == "CN" else "en"
-    text = render("sign_in_code", language, {"code": code, "minutes": minutes})
+    text = render("sign_in_code", language_for(region), {"code": code, "minutes": minutes})
 
     def send() -> None:
         try:
@@ -136,6 +145,7 @@ def sign_in(
     code; otherwise raise the `SignInRefused` that says why (a wrong code is counted)."""
     e164, _ = _e164(number_text)
     with uow_factory() as uow:
+        found = _lock_holder(uow, e164)
         codes = uow.sign_in_codes.for_number(e164, now - policy.lookback)
         try:
             matched = check_code(key, codes, code, now, policy)
@@ -145,7 +155,6 @@ def sign_in(
             uow.commit()
             log.info("wrong sign-in code from %s", client_address)
             raise
-        found = holder(uow, e164)
         if not uow.sign_in_codes.use(matched.id, now):
             raise NoCodeWaiting("this code was already used; ask for a new one")
         if found is None:

@@ -16,7 +16,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from handover.web.catalog import DEFAULT_LANGUAGE, LANGUAGES, Words, say
+from handover.domain.message_texts import LANGUAGES
+from handover.web.catalog import DEFAULT_LANGUAGE, Words, say
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-LANGUAGES = ("en", "zh-CN")
 DEFAULT_LANGUAGE = "en"
 
 MESSAGES: dict[str, dict[str, str]] = {
