@@ -59,11 +59,11 @@ import stores
 from handover.adapters.check_index import NumpyCheckIndex, parse_keys, parse_since_seconds
 from handover.adapters.storage import tables as t
 from handover.adapters.storage.engine import make_engine
-from handover.adapters.storage.repositories import _number_from_row, _number_row
+from handover.adapters.storage.numbers import _number_from_row, _number_row
 from handover.adapters.storage.uow import SqlUnitOfWork
 from handover.domain.check import answer, facts_of, seconds
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import EventKind, LifecycleReport, Number
-from handover.domain.policy import FreezePolicy
 from handover.services import access
 
 PG_URL = os.environ.get("HANDOVER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -315,7 +315,7 @@ def _machine_busy() -> tuple[float, float, float]:
 
 
 def _sample_claims(count: int, issuer: str) -> list[Any]:
-    from handover.domain.signals import Signal, phone_subject, set_claims
+    from handover.domain.ssf.events import Signal, phone_subject, set_claims
 
     now = datetime.now(UTC)
     claims = []
@@ -338,7 +338,7 @@ def _signing_process(
     os.environ.update(env)
     from handover import bootstrap
     from handover.config import Settings
-    from handover.domain.streams import SigningAlgorithm
+    from handover.domain.ssf.streams import SigningAlgorithm
 
     settings = Settings()
     signer = bootstrap.set_signer(settings)
@@ -551,7 +551,7 @@ def create_streams(
 ) -> list[StreamInfo]:
     """`count` platforms, each with one push stream and one poll stream for recycled numbers."""
     from handover.services import access
-    from handover.services.streams import create_stream
+    from handover.services.ssf.transmitter import create_stream
 
     created = []
     for i in range(count):
@@ -671,7 +671,7 @@ def check_jtis(
     streams: list[StreamInfo], seqs: list[int], got: dict[str, set[str]], dupes: dict[str, int]
 ) -> Integrity:
     """Compare each stream's received jtis (keyed by stream id) with every expected SET."""
-    from handover.domain.signals import set_id
+    from handover.domain.ssf.events import set_id
 
     result = Integrity()
     for stream in streams:

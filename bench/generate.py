@@ -37,7 +37,7 @@ CARRIER = "cm"
 OTHER = "cu"
 UNKNOWN = "ct"  # never registered
 HOUR, DAY = 3_600, 86_400
-FREEZE = 90 * DAY  # CN minimum freeze (domain/policy.py)
+FREEZE = 90 * DAY  # CN minimum freeze (domain/freeze_policy.py)
 #: The main file covers [START, END); legacy numbers start in [LEGACY, START).
 START = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())
 END = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())

@@ -30,9 +30,9 @@ from handover.config import Environment, Settings
 from handover.domain.messages import Channel
 from handover.services.check import CheckIndex, CheckResult, InvalidQuestion, StoreIndex
 from handover.services.check import check_many as _check_many
-from handover.services.delivery import DeliveryPolicy, PushWorker
 from handover.services.ports import MessageSender, UnitOfWorkFactory
-from handover.services.streams import Transmitter
+from handover.services.ssf.delivery import DeliveryPolicy, PushWorker
+from handover.services.ssf.transmitter import Transmitter
 from handover.tlog.verify import Signer, Verifier, sign_note
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from handover.domain.policy import FreezePolicy
+from handover.domain.freeze_policy import FreezePolicy
 
 DEVELOPMENT_SECRET = "development-only-secret-do-not-use-in-production"
 

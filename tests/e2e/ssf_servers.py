@@ -32,7 +32,7 @@ from handover.receiver import (
     SetVerifier,
     Transmitter,
 )
-from handover.services.delivery import RoundReport
+from handover.services.ssf.delivery import RoundReport
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]

@@ -19,7 +19,7 @@ from ssf_servers import UvicornThread, WorkerLoop, free_port, wait_until
 
 from handover.api.app import create_app
 from handover.config import Settings
-from handover.domain.signals import CASE_OPENED, IDENTIFIER_RECYCLED, NUMBER_CANCELLED
+from handover.domain.ssf.events import CASE_OPENED, IDENTIFIER_RECYCLED, NUMBER_CANCELLED
 from handover.services import access, bindings, cases, reporting
 from handover.services.ports import UnitOfWorkFactory
 

@@ -22,7 +22,7 @@ from joserfc import jws
 from joserfc.jwk import KeySet
 
 from handover.config import Settings
-from handover.domain.signals import (
+from handover.domain.ssf.events import (
     EVENTS_SUPPORTED,
     IDENTIFIER_RECYCLED,
     NUMBER_CANCELLED,
@@ -31,10 +31,10 @@ from handover.domain.signals import (
     VERIFICATION,
     seq_of,
 )
-from handover.domain.streams import DeliveryMethod
+from handover.domain.ssf.streams import DeliveryMethod
 from handover.services import access
 from handover.services.ports import UnitOfWorkFactory
-from handover.services.streams import MAX_STREAMS_PER_PLATFORM
+from handover.services.ssf.transmitter import MAX_STREAMS_PER_PLATFORM
 
 Headers = dict[str, str]
 AsClient = Callable[..., Headers]

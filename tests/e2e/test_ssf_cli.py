@@ -13,10 +13,10 @@ from typer.testing import CliRunner, Result
 from handover import bootstrap
 from handover.cli import app
 from handover.config import Settings
-from handover.domain.signals import STREAM_UPDATED
-from handover.services import streams
+from handover.domain.ssf.events import STREAM_UPDATED
 from handover.services.model import DeadLetter
 from handover.services.ports import UnitOfWorkFactory
+from handover.services.ssf import transmitter
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 BOX = re.compile("[\u2500-\u257f]")  # Rich's table borders
@@ -44,7 +44,7 @@ def run(store_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
 def stream_id(run, uow_factory: UnitOfWorkFactory, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
     run("platform", "add", "--id", "lender", "--name", "Quick Loans", "--category",
         "lending", "--tier", "high")  # fmt: skip
-    transmitter = bootstrap.transmitter(Settings(environment="test", spool_dir=str(tmp_path)))
+    tx = bootstrap.transmitter(Settings(environment="test", spool_dir=str(tmp_path)))
     body = {
         "delivery": {
             "method": "urn:ietf:rfc:8935",
@@ -53,7 +53,7 @@ def stream_id(run, uow_factory: UnitOfWorkFactory, tmp_path: Path) -> str:  # ty
         },
         "events_requested": [],
     }
-    return streams.create_stream(uow_factory, transmitter, "lender", body).stream_id
+    return transmitter.create_stream(uow_factory, tx, "lender", body).stream_id
 
 
 def test_platform_add_shows_the_secret_once_and_lists_the_platform(run) -> None:  # type: ignore[no-untyped-def]

@@ -42,7 +42,7 @@ from ssf_servers import (
 from handover.adapters.storage import tables as t
 from handover.api.app import create_app
 from handover.config import Settings
-from handover.domain.signals import IDENTIFIER_RECYCLED, set_id
+from handover.domain.ssf.events import IDENTIFIER_RECYCLED, set_id
 from handover.receiver import (
     ClientCredentials,
     JwksCache,

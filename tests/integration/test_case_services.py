@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from handover.domain.cases import CaseError, CaseState
-from handover.domain.signals import CASE_CANCELLED, CASE_OPENED, CASE_REMINDER
+from handover.domain.ssf.events import CASE_CANCELLED, CASE_OPENED, CASE_REMINDER
 from handover.services import access, bindings, cases
 from handover.services.ports import UnitOfWorkFactory
 from handover.services.reporting import report_events

@@ -23,8 +23,8 @@ from sqlalchemy import Engine, text
 
 from handover.adapters.check_index import NumpyCheckIndex
 from handover.domain.check import seconds
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import EventKind, LifecycleReport, Number
-from handover.domain.policy import FreezePolicy
 from handover.domain.rejections import Rejected
 from handover.services.check import (
     CheckIndex,

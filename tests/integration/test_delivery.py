@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from handover.adapters.ssf.signing import JoseSetSigner, development_signer
 from handover.adapters.storage.uow import SqlUnitOfWork
-from handover.domain.signals import (
+from handover.domain.ssf.events import (
     IDENTIFIER_RECYCLED,
     NUMBER_CANCELLED,
     NUMBER_PORTED,
@@ -34,14 +34,15 @@ from handover.domain.signals import (
     seq_of,
     set_id,
 )
-from handover.domain.streams import Stream
-from handover.services import access, streams
-from handover.services.delivery import DeliveryPolicy, PushWorker, poll
+from handover.domain.ssf.streams import Stream
+from handover.services import access
 from handover.services.ports import PushResult, UnitOfWorkFactory
 from handover.services.reporting import report_events
+from handover.services.ssf import transmitter
+from handover.services.ssf.delivery import DeliveryPolicy, PushWorker, poll
 
 ISSUER = "https://tx.example"
-TX = streams.Transmitter(ISSUER, lambda stream_id: f"{ISSUER}/ssf/poll/{stream_id}")
+TX = transmitter.Transmitter(ISSUER, lambda stream_id: f"{ISSUER}/ssf/poll/{stream_id}")
 START = datetime(2030, 1, 1, tzinfo=UTC)
 TEST_LOG_KEY = b"test-log-key"  # as in tests/conftest.py
 Answer = Callable[[str, int], PushResult]
@@ -141,7 +142,7 @@ def worker(
 
 def push_stream(uow_factory: UnitOfWorkFactory, platform: str, **body: Any) -> Stream:
     """A push stream whose endpoint URL ends with its own id (the receiver reads it)."""
-    stream = streams.create_stream(
+    stream = transmitter.create_stream(
         uow_factory,
         TX,
         platform,
@@ -157,7 +158,7 @@ def push_stream(uow_factory: UnitOfWorkFactory, platform: str, **body: Any) -> S
         "endpoint_url": f"https://rx.example/ssf/{stream.stream_id}",
         "authorization_header": f"Bearer {stream.stream_id}",
     }
-    return streams.update_stream(
+    return transmitter.update_stream(
         uow_factory,
         TX,
         platform,
@@ -376,14 +377,16 @@ def test_paused_streams_hold_and_disabled_streams_drop(
     paused = push_stream(uow_factory, platform)
     disabled = push_stream(uow_factory, platform)
     for stream, status in ((paused, "paused"), (disabled, "disabled")):
-        streams.set_status(uow_factory, platform, {"stream_id": stream.stream_id, "status": status})
+        transmitter.set_status(
+            uow_factory, platform, {"stream_id": stream.stream_id, "status": status}
+        )
     held = add_signals(uow_factory, 3)
     push = worker()
     assert push.run_once().streams == 0
     assert receiver.pushes == []
     for stream in (paused, disabled):
         body = {"stream_id": stream.stream_id, "status": "enabled"}
-        streams.set_status(uow_factory, platform, body)
+        transmitter.set_status(uow_factory, platform, body)
     assert push.run_once().delivered == 3
     assert receiver.seqs(paused.stream_id) == held
     assert receiver.seqs(disabled.stream_id) == []
@@ -399,7 +402,7 @@ def test_a_removed_subject_is_skipped_without_blocking(
     """Removed subjects are not pushed, and the cursor moves over them."""
     stream = push_stream(uow_factory, platform)
     subject = {"format": "phone_number", "phone_number": "+8613800000001"}
-    streams.change_subject(
+    transmitter.change_subject(
         uow_factory, platform, {"stream_id": stream.stream_id, "subject": subject}, include=False
     )
     seqs = add_signals(uow_factory, 3)  # the second is +8613800000001
@@ -641,7 +644,7 @@ def test_a_stream_paused_during_a_turn_stops_its_worker_where_it_was(
 
     def pause_after_first(url: str, seq: int) -> PushResult:
         if seq == seqs[0]:
-            streams.set_status(
+            transmitter.set_status(
                 uow_factory, platform, {"stream_id": stream.stream_id, "status": "paused"}
             )
         return PushResult(True, 202)
@@ -651,13 +654,15 @@ def test_a_stream_paused_during_a_turn_stops_its_worker_where_it_was(
     assert receiver.seqs(stream.stream_id) == [seqs[0]]
     assert cursor(uow_factory, stream.stream_id).cursor < seqs[1]
     receiver.answer = lambda url, seq: PushResult(True, 202)
-    streams.set_status(uow_factory, platform, {"stream_id": stream.stream_id, "status": "enabled"})
+    transmitter.set_status(
+        uow_factory, platform, {"stream_id": stream.stream_id, "status": "enabled"}
+    )
     worker().run_once()
     assert receiver.seqs(stream.stream_id) == [seqs[0], *seqs]
 
 
 def poll_stream(uow_factory: UnitOfWorkFactory, platform: str) -> Stream:
-    return streams.create_stream(
+    return transmitter.create_stream(
         uow_factory,
         TX,
         platform,
@@ -730,7 +735,7 @@ def test_an_operator_pause_tells_the_receiver_before_the_stream_stops(
         statuses.append(found.status)
         push.run_once()
 
-    change = streams.operator_set_status(
+    change = transmitter.operator_set_status(
         uow_factory, stream.stream_id, "paused", "maintenance", sleep=deliver_meanwhile
     )
     assert change.told and change.stream.status == "paused"
@@ -746,9 +751,11 @@ def test_an_operator_pause_takes_effect_even_if_the_receiver_is_not_told(
     uow_factory: UnitOfWorkFactory, platform: str, receiver: Receiver, worker: Any
 ) -> None:
     stream = push_stream(uow_factory, platform)
-    change = streams.operator_set_status(uow_factory, stream.stream_id, "disabled", None, wait=0)
+    change = transmitter.operator_set_status(
+        uow_factory, stream.stream_id, "disabled", None, wait=0
+    )
     assert (change.told, change.stream.status) == (False, "disabled")
-    resumed = streams.operator_set_status(uow_factory, stream.stream_id, "enabled", None)
+    resumed = transmitter.operator_set_status(uow_factory, stream.stream_id, "enabled", None)
     assert resumed.told and resumed.stream.status == "enabled"
     worker().run_once()
     with uow_factory() as uow:

@@ -17,11 +17,11 @@ from sqlalchemy.event import remove as event_remove
 
 from handover.domain.bindings import Binding
 from handover.domain.contacts import Contact
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.message_texts import render
 from handover.domain.messages import Channel
 from handover.domain.people import link_pair
 from handover.domain.platforms import Tier
-from handover.domain.policy import FreezePolicy
 from handover.domain.reminders import Stage
 from handover.services import access
 from handover.services.ports import UnitOfWorkFactory

@@ -65,9 +65,9 @@ def test_only_bindings_older_than_the_tenure_belong_to_an_earlier_holder() -> No
 
 
 def test_the_activation_notice_lists_each_earlier_platform_once() -> None:
+    from handover.domain.freeze_policy import FreezePolicy
     from handover.domain.lifecycle import EventKind, LifecycleReport, Number
     from handover.domain.notices import activation_notice
-    from handover.domain.policy import FreezePolicy
     from handover.domain.rejections import Rejected
 
     number = Number("+8613800138000", "CN")

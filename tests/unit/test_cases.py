@@ -46,7 +46,7 @@ from handover.domain.renewals import (
     platforms_to_ask,
     renewal_choice,
 )
-from handover.domain.signals import (
+from handover.domain.ssf.events import (
     CASE_CANCELLED,
     CASE_OPENED,
     CASE_REMINDER,

@@ -17,8 +17,8 @@ from handover.domain.certificates import (
     judge,
     read_claims,
 )
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import EventKind, LifecycleReport, Number
-from handover.domain.policy import FreezePolicy
 
 E164 = "+8613912345678"
 ISSUER = "https://handover.example"

@@ -24,8 +24,8 @@ from handover.domain.check import (
     facts_of,
     seconds,
 )
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import EventKind, LifecycleReport, Number, State
-from handover.domain.policy import FreezePolicy
 from handover.domain.rejections import Rejected
 from handover.services.check import InvalidQuestion, check, parse_since
 

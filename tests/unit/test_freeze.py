@@ -16,10 +16,10 @@ from handover.domain.freeze import (
     release_advice,
     release_hold,
 )
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import EventKind, LifecycleReport, Number, NumberReleased, State
 from handover.domain.numbers import parse_number
 from handover.domain.platforms import Tier
-from handover.domain.policy import FreezePolicy
 from handover.domain.rejections import Reason, Rejected
 from handover.domain.reminders import Stage, due_stages, schedule, second_due, to_send
 from handover.domain.reports import CarrierReport, Status, decide, parse_report

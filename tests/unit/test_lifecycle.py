@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import (
     ALLOWED_FROM,
     EventKind,
@@ -28,7 +29,6 @@ from handover.domain.lifecycle import (
     State,
     Tenure,
 )
-from handover.domain.policy import FreezePolicy
 from handover.domain.rejections import Reason, Rejected
 
 POLICY = FreezePolicy()

@@ -1031,7 +1031,7 @@ def test_a_polled_set_under_an_unknown_kid_is_left_for_the_next_poll(
 
 def test_the_kits_event_types_are_the_transmitters() -> None:
     """The kit repeats the URIs so it can be vendored; they must not drift apart."""
-    from handover.domain import signals
+    from handover.domain.ssf import events as signals
 
     for name in (
         "IDENTIFIER_RECYCLED",

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import EventKind, Number, NumberActivated, State
 from handover.domain.numbers import PhoneNumber
-from handover.domain.policy import FreezePolicy
 from handover.domain.rejections import Reason, Rejected
 from handover.domain.reports import (
     CarrierReport,

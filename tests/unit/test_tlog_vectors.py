@@ -23,7 +23,7 @@ from handover.tlog import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).parents[2] / ".." / "shared" / "testvectors"
+VECTORS = Path(__file__).parents[1] / "vectors"
 MERKLE = VECTORS / "merkle" / "testdata"
 INCLUSION = sorted((MERKLE / "inclusion").rglob("*.json"))
 CONSISTENCY = sorted((MERKLE / "consistency").rglob("*.json"))
@@ -43,7 +43,7 @@ def _proof(vector: dict[str, Any]) -> list[bytes]:
 
 
 def test_the_vectors_are_there() -> None:
-    """Guards against an empty parametrisation passing silently when shared/ is missing."""
+    """Guards against an empty parametrisation passing silently when tests/vectors is missing."""
     assert VECTORS.is_dir(), f"test vectors not found at {VECTORS.resolve()}"
     assert len(INCLUSION) >= 90
     assert len(CONSISTENCY) >= 90
@@ -93,7 +93,7 @@ _STRING_FIELD = re.compile(r'\s*"(\w+)":\s*("(?:[^"\\]|\\.)*")\s*,?\s*')
 def _note_vector() -> dict[str, str]:
     """vector.json, read field by field when it is not valid JSON.
 
-    The shared file's prose `key_format` field has unescaped quotes, so json.loads fails on
+    The vector file's prose `key_format` field has unescaped quotes, so json.loads fails on
     it; every other field is one `"name": "string"` line and is read exactly.
     """
     raw = (VECTORS / "signed-note" / "vector.json").read_text()

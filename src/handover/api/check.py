@@ -42,6 +42,7 @@ from handover.api.check_schemas import (
 from handover.api.deps import UowFactory, require_scope
 from handover.api.problems import Problem
 from handover.domain.check import FutureDate, Reason, Rnd, answer, seconds
+from handover.domain.dates import instant
 from handover.domain.numbers import parse_number
 from handover.domain.rejections import Rejected
 from handover.services.access import AccessDenied, Principal, TokenIssuer
@@ -91,15 +92,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def _record(
     result: CheckResult, signer: ReceiptSigner | None, client_id: str, now: datetime
 ) -> dict[str, Any]:
     record = answer_record(result)
-    record["checked_at"] = _iso(now)
+    record["checked_at"] = instant(now, whole_seconds=True)
     if signer is not None:
         record["receipt"] = sign_receipt(signer, result, client_id, now)
     return record
@@ -416,7 +413,8 @@ def _fast_texts(
     moments = _stamps(resolved.since, none=False)
     last = _stamps(a.last_disconnected, none=True)
     reassigned = _stamps(a.reassigned_at, none=True)
-    tail = f',"data_version":{resolved.data_version},"checked_at":"{_iso(now)}"}}'
+    checked_at = instant(now, whole_seconds=True)
+    tail = f',"data_version":{resolved.data_version},"checked_at":"{checked_at}"}}'
     problems = resolved.problems
     for i, (offset, number, moment, fragment, gone, again) in enumerate(
         zip(positions, shown, moments, fragments, last, reassigned, strict=True)

@@ -20,10 +20,10 @@ from fastapi.responses import JSONResponse
 from handover.api import ssf_schemas as schemas
 from handover.api.deps import AppSettings, UowFactory, require_platform
 from handover.api.problems import Problem
-from handover.domain.signals import EVENTS_SUPPORTED
-from handover.domain.streams import DeliveryMethod, Stream, StreamError
-from handover.services import delivery, streams
+from handover.domain.ssf.events import EVENTS_SUPPORTED
+from handover.domain.ssf.streams import DeliveryMethod, Stream, StreamError
 from handover.services.ports import SetSigner
+from handover.services.ssf import delivery, transmitter
 
 router = APIRouter(tags=["shared signals"])
 #: Acknowledgements a poll may carry (ten times the most SETs one poll hands out).
@@ -46,9 +46,9 @@ Manager = Annotated[str, Depends(require_platform("ssf.manage"))]
 Reader = Annotated[str, Depends(require_platform("ssf.read"))]
 
 
-async def _transmitter(request: Request) -> streams.Transmitter:
-    transmitter: streams.Transmitter = request.app.state.transmitter
-    return transmitter
+async def _transmitter(request: Request) -> transmitter.Transmitter:
+    found: transmitter.Transmitter = request.app.state.transmitter
+    return found
 
 
 async def _signer(request: Request) -> SetSigner:
@@ -56,7 +56,7 @@ async def _signer(request: Request) -> SetSigner:
     return signer
 
 
-Tx = Annotated[streams.Transmitter, Depends(_transmitter)]
+Tx = Annotated[transmitter.Transmitter, Depends(_transmitter)]
 Signer = Annotated[SetSigner, Depends(_signer)]
 
 
@@ -140,7 +140,7 @@ def ssf_jwks(signer: Signer) -> JSONResponse:
 async def create_stream(
     uow_factory: UowFactory, tx: Tx, platform_id: Manager, body: Body
 ) -> JSONResponse:
-    stream = await _call(streams.create_stream, uow_factory, tx, platform_id, body)
+    stream = await _call(transmitter.create_stream, uow_factory, tx, platform_id, body)
     return JSONResponse(config(stream, tx.issuer), status_code=201)
 
 
@@ -151,7 +151,7 @@ async def read_streams(
     platform_id: Reader,
     stream_id: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
-    found = await _call(streams.get_streams, uow_factory, platform_id, stream_id)
+    found = await _call(transmitter.get_streams, uow_factory, platform_id, stream_id)
     if stream_id is not None:
         return JSONResponse(config(found[0], tx.issuer))
     return JSONResponse([config(stream, tx.issuer) for stream in found])
@@ -161,7 +161,9 @@ async def read_streams(
 async def update_stream(
     uow_factory: UowFactory, tx: Tx, platform_id: Manager, body: Body
 ) -> JSONResponse:
-    stream = await _call(streams.update_stream, uow_factory, tx, platform_id, body, replace=False)
+    stream = await _call(
+        transmitter.update_stream, uow_factory, tx, platform_id, body, replace=False
+    )
     return JSONResponse(config(stream, tx.issuer))
 
 
@@ -169,7 +171,9 @@ async def update_stream(
 async def replace_stream(
     uow_factory: UowFactory, tx: Tx, platform_id: Manager, body: Body
 ) -> JSONResponse:
-    stream = await _call(streams.update_stream, uow_factory, tx, platform_id, body, replace=True)
+    stream = await _call(
+        transmitter.update_stream, uow_factory, tx, platform_id, body, replace=True
+    )
     return JSONResponse(config(stream, tx.issuer))
 
 
@@ -179,7 +183,7 @@ async def delete_stream(
     platform_id: Manager,
     stream_id: Annotated[str | None, Query()] = None,
 ) -> Response:
-    await _call(streams.delete_stream, uow_factory, platform_id, stream_id)
+    await _call(transmitter.delete_stream, uow_factory, platform_id, stream_id)
     return Response(status_code=204)
 
 
@@ -191,7 +195,7 @@ async def read_status(
 ) -> JSONResponse:
     if not stream_id:
         raise _problem(StreamError(400, "stream_id is required"))
-    found = await _call(streams.get_streams, uow_factory, platform_id, stream_id)
+    found = await _call(transmitter.get_streams, uow_factory, platform_id, stream_id)
     return JSONResponse(status(found[0]))
 
 
@@ -199,25 +203,25 @@ async def read_status(
 async def update_status(uow_factory: UowFactory, platform_id: Manager, body: Body) -> JSONResponse:
     if not isinstance(body, dict):
         raise _problem(StreamError(400, "the body must be a JSON object"))
-    stream = await _call(streams.set_status, uow_factory, platform_id, body)
+    stream = await _call(transmitter.set_status, uow_factory, platform_id, body)
     return JSONResponse(status(stream))
 
 
 @router.post("/ssf/subjects:add", openapi_extra=schemas.body(schemas.SubjectIn))
 async def add_subject(uow_factory: UowFactory, platform_id: Manager, body: Body) -> Response:
-    await _call(streams.change_subject, uow_factory, platform_id, body, include=True)
+    await _call(transmitter.change_subject, uow_factory, platform_id, body, include=True)
     return Response(status_code=200)
 
 
 @router.post("/ssf/subjects:remove", status_code=204, openapi_extra=schemas.body(schemas.SubjectIn))
 async def remove_subject(uow_factory: UowFactory, platform_id: Manager, body: Body) -> Response:
-    await _call(streams.change_subject, uow_factory, platform_id, body, include=False)
+    await _call(transmitter.change_subject, uow_factory, platform_id, body, include=False)
     return Response(status_code=204)
 
 
 @router.post("/ssf/verify", status_code=204, openapi_extra=schemas.body(schemas.VerifyIn))
 async def verify(uow_factory: UowFactory, platform_id: Reader, body: Body) -> Response:
-    await _call(streams.request_verification, uow_factory, platform_id, body)
+    await _call(transmitter.request_verification, uow_factory, platform_id, body)
     return Response(status_code=204)
 
 

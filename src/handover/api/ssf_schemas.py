@@ -1,6 +1,6 @@
 """Request and response shapes of the SSF endpoints, for the OpenAPI document.
 
-The endpoints read raw JSON and leave validation to `domain.streams` (so every error is
+The endpoints read raw JSON and leave validation to `domain.ssf.streams` (so every error is
 the SSF §8 status with a problem document, not a framework's 422); these models only
 describe the bodies to API readers.
 """

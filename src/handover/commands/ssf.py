@@ -15,9 +15,10 @@ from handover.adapters.ssf.signing import generate_keys
 from handover.commands.context import fail, settings, uow_factory
 from handover.commands.tables import print_table
 from handover.domain.platforms import Category, Tier
-from handover.domain.streams import StreamError, StreamStatus
-from handover.services import access, streams
+from handover.domain.ssf.streams import StreamError, StreamStatus
+from handover.services import access
 from handover.services.model import ROLE_SCOPES, Role
+from handover.services.ssf import transmitter
 
 platform_app = typer.Typer(help="Platforms (tenants) and their credentials.", no_args_is_help=True)
 ssf_app = typer.Typer(
@@ -113,7 +114,7 @@ def ssf_status(
     stream-updated event; a pause or disable waits up to --wait seconds for it to arrive
     (`handover work` delivers it; a poll receiver must poll) before the stream stops."""
     try:
-        change = streams.operator_set_status(
+        change = transmitter.operator_set_status(
             uow_factory(), stream_id, status.value, reason, wait=wait
         )
     except StreamError as exc:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hmac
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from handover.domain.cases import Case, CaseAnswered, CaseEvent
+from handover.domain.dates import instant
 from handover.domain.reports import CarrierReport
 
 ENTRY_VERSION = 1
@@ -28,10 +29,6 @@ def canonical(entry: dict[str, Any]) -> bytes:
     return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 class EntryWriter:
     """Builds the entries of one batch of accepted reports from one carrier.
 
@@ -41,7 +38,7 @@ class EntryWriter:
 
     def __init__(self, key: bytes, carrier: str, recorded_at: datetime) -> None:
         self.key, self.carrier = key, carrier
-        self.recorded_at = _instant(recorded_at)
+        self.recorded_at = instant(recorded_at)
         self._pseudonyms: dict[str, str] = {}
 
     def _pseudonym(self, value: str) -> str:
@@ -61,7 +58,7 @@ class EntryWriter:
             "event_id": report.event_id,
             "number": self._pseudonym(report.number.e164),
             "event": report.kind.value,
-            "occurred_at": _instant(report.occurred_at),
+            "occurred_at": instant(report.occurred_at),
             "recorded_at": self.recorded_at,
         }
         if report.subscriber is not None:
@@ -93,9 +90,9 @@ def case_entry(key: bytes, case: Case, event: CaseEvent, recorded_at: datetime) 
         "requester": case.requester.value,
         "platform": case.platform_id,
         "number": pseudonym(key, case.e164),
-        "deadline": _instant(case.deadline),
-        "at": _instant(event.at),
-        "recorded_at": _instant(recorded_at),
+        "deadline": instant(case.deadline),
+        "at": instant(event.at),
+        "recorded_at": instant(recorded_at),
     }
     if isinstance(event, CaseAnswered):
         entry["outcome"] = event.outcome.value
@@ -119,9 +116,9 @@ def freeze_reminder_entry(
             "v": ENTRY_VERSION,
             "type": "freeze_reminder",
             "number": pseudonym(key, e164),
-            "frozen_at": _instant(frozen_at),
+            "frozen_at": instant(frozen_at),
             "stage": stage,
             "channel": channel,
-            "recorded_at": _instant(sent_at),
+            "recorded_at": instant(sent_at),
         }
     )

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from handover.domain.dates import parse_occurred_at
 from handover.domain.numbers import parse_number
 from handover.domain.platforms import Tier
 from handover.domain.rejections import Rejected
-from handover.domain.reports import parse_occurred_at
 
 MAX_ACCOUNT_REF = 128
 #: Bindings one request may register or remove.

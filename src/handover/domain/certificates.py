@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from handover.domain.dates import instant, utc
 from handover.domain.lifecycle import IN_SERVICE, Number
 
 #: The JOSE `typ` of a certificate (RFC 8725 §3.11): nothing else passes for one.
@@ -51,15 +52,6 @@ class Unverifiable(Exception):
         self.status, self.detail = status, detail
 
 
-def _instant(moment: datetime) -> str:
-    """ISO 8601 in UTC with `Z`; microseconds kept when there are any (exact round trip)."""
-    return _utc(moment).isoformat().replace("+00:00", "Z")
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class CertificateClaims:
     issuer: str
@@ -86,7 +78,7 @@ class CertificateClaims:
             "nbf": int(self.not_before.timestamp()),
             "exp": int(self.expires_at.timestamp()),
             "number": self.number,
-            "held_since": _instant(self.held_since),
+            "held_since": instant(self.held_since),
             "carrier": self.carrier,
         }
         if self.previous_tenure_ended is not None:
@@ -106,8 +98,8 @@ def certify(
         )
     ended = None
     if number.reassigned_at is not None and number.disconnected_at is not None:
-        ended = _utc(number.disconnected_at).date()
-    issued = _utc(now).replace(microsecond=0)
+        ended = utc(number.disconnected_at).date()
+    issued = utc(now).replace(microsecond=0)
     return CertificateClaims(
         issuer=issuer,
         jti=jti,
@@ -115,7 +107,7 @@ def certify(
         not_before=issued,
         expires_at=issued + validity,
         number=number.e164,
-        held_since=_utc(number.tenure.start),
+        held_since=utc(number.tenure.start),
         carrier=number.carrier,
         previous_tenure_ended=ended,
     )
@@ -135,7 +127,7 @@ def read_claims(claims: Mapping[str, Any]) -> CertificateClaims:
             not_before=_numeric_date(claims["nbf"]),
             expires_at=_numeric_date(claims["exp"]),
             number=_text(claims["number"]),
-            held_since=_utc(datetime.fromisoformat(_text(claims["held_since"]))),
+            held_since=utc(datetime.fromisoformat(_text(claims["held_since"]))),
             carrier=_text(claims["carrier"]),
             previous_tenure_ended=date.fromisoformat(_text(ended)) if ended else None,
         )
@@ -157,9 +149,9 @@ def _numeric_date(value: Any) -> datetime:
 
 def in_date(claims: CertificateClaims, now: datetime) -> Status:
     """`VALID`, `NOT_YET_VALID` (before nbf, beyond the clock skew) or `EXPIRED` (at exp)."""
-    if _utc(now) + CLOCK_SKEW < claims.not_before:
+    if utc(now) + CLOCK_SKEW < claims.not_before:
         return Status.NOT_YET_VALID
-    if _utc(now) >= claims.expires_at:
+    if utc(now) >= claims.expires_at:
         return Status.EXPIRED
     return Status.VALID
 
@@ -173,7 +165,7 @@ def standing(claims: CertificateClaims, number: Number | None) -> Standing:
     """
     if number is None or number.state not in IN_SERVICE or number.tenure is None:
         return Standing.SUPERSEDED
-    same_tenure = _utc(number.tenure.start) == claims.held_since
+    same_tenure = utc(number.tenure.start) == claims.held_since
     return Standing.CURRENT if same_tenure else Standing.SUPERSEDED
 
 
@@ -201,9 +193,9 @@ def judge(claims: CertificateClaims, now: datetime, number: Number | None) -> Ve
     """Time first, then the ledger: a genuine certificate's verdict at `now`."""
     status = in_date(claims, now)
     if status is Status.NOT_YET_VALID:
-        return Verification(status, f"valid from {_instant(claims.not_before)}", claims)
+        return Verification(status, f"valid from {instant(claims.not_before)}", claims)
     if status is Status.EXPIRED:
-        return Verification(status, f"expired at {_instant(claims.expires_at)}", claims)
+        return Verification(status, f"expired at {instant(claims.expires_at)}", claims)
     found = standing(claims, number)
     detail = (
         "the number is still held in the certified tenure"

@@ -20,16 +20,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
+from handover.domain.bindings import Binding
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import Number, ReleaseHold, State
 from handover.domain.platforms import Tier
-from handover.domain.policy import FreezePolicy
 from handover.domain.rejections import Reason, Rejected
 from handover.domain.reminders import REQUIRED_BEFORE_RELEASE, Stage, second_due
-
-if TYPE_CHECKING:  # bindings imports reports, which imports this module
-    from handover.domain.bindings import Binding
 
 #: How long a release waits for a late reminder: `handover work` sends it within seconds;
 #: longer than the 5 minutes a report may be dated ahead, so none slips through meanwhile.

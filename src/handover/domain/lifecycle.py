@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from handover.domain.policy import FreezePolicy
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.rejections import Reason, Rejected
 
 

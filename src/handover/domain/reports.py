@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
+from handover.domain.dates import parse_occurred_at
 from handover.domain.freeze import FreezeRecord, release_hold
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import EventKind, LifecycleReport, Number, NumberEvent, State
 from handover.domain.numbers import PhoneNumber, parse_number
-from handover.domain.policy import FreezePolicy
 from handover.domain.rejections import Reason, Rejected
 
 COLUMNS = ("event_id", "number", "event", "occurred_at", "subscriber", "to_carrier")
@@ -23,10 +24,7 @@ MAX_EVENT_ID = 128
 MAX_REF = 128
 #: The longest reason a carrier may give for releasing a number before its advised date.
 MAX_OVERRIDE_REASON = 500
-#: Reports dated this far past the receiving clock are accepted (carrier clock skew).
-CLOCK_SKEW = timedelta(minutes=5)
 _EVENT_KINDS = {kind.value: kind for kind in EventKind}
-_EARLIEST = datetime(1980, 1, 1, tzinfo=UTC)
 
 #: What makes two reports with one event_id "the same report": the stored columns, and the
 #: override reason when the report carries one.
@@ -100,25 +98,6 @@ class Outcome:
             self.event,
             log_index,
         )
-
-
-def parse_occurred_at(text: str, now: datetime) -> datetime:
-    """An ISO 8601 date or date-time; UTC when no offset is given."""
-    text = text.strip()
-    try:
-        if len(text) == 10:
-            parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
-        else:
-            parsed = datetime.fromisoformat(text)
-        # An offset at either end of the calendar (year 1 or 9999) overflows in UTC.
-        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise Rejected(Reason.INVALID_DATE, f"{text!r} is not an ISO 8601 date") from None
-    if parsed < _EARLIEST:
-        raise Rejected(Reason.INVALID_DATE, f"{text!r} is before {_EARLIEST.year}")
-    if parsed > now + CLOCK_SKEW:
-        raise Rejected(Reason.FUTURE_DATE, f"{text!r} is in the future")
-    return parsed
 
 
 def parse_report(

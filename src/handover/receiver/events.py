@@ -1,6 +1,6 @@
 """The event types a Handover transmitter sends, and the SET that carries one.
 
-The URIs repeat those in `handover.domain.signals` on purpose: this package is vendored by
+The URIs repeat those in `handover.domain.ssf.events` on purpose: this package is vendored by
 platforms and so imports nothing else from Handover.
 """
 

@@ -43,7 +43,7 @@ from handover.domain.renewals import (
     platforms_to_ask,
     renewal_choice,
 )
-from handover.domain.signals import case_signal
+from handover.domain.ssf.events import case_signal
 from handover.services.people import holder, numbers_of
 from handover.services.ports import UnitOfWork, UnitOfWorkFactory
 

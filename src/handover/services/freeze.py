@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from handover.domain.freeze import FreezeRecord, ReleaseAdvice, ReleaseOverride, release_advice
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import EventKind, NumberReleased, State
-from handover.domain.policy import FreezePolicy
 from handover.domain.reports import CarrierReport, Fingerprint, Outcome
 from handover.services.access import Principal
 from handover.services.history import visible_number

@@ -23,8 +23,8 @@ from handover.domain.reminders import SentReminder
 from handover.domain.renewals import Renewal
 from handover.domain.reports import CarrierReport, Fingerprint, Outcome
 from handover.domain.sign_in import Session, SignInCode
-from handover.domain.signals import SetClaims, Signal
-from handover.domain.streams import SigningAlgorithm, Stream
+from handover.domain.ssf.events import SetClaims, Signal
+from handover.domain.ssf.streams import SigningAlgorithm, Stream
 from handover.services.model import (
     Carrier,
     Client,

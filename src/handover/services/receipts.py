@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from handover.domain.dates import instant
 from handover.services.check import CheckResult
 
 
@@ -28,16 +29,12 @@ def _iso(epoch: int | None) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _iso_moment(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def answer_record(result: CheckResult) -> dict[str, Any]:
     """The full answer: every field of `domain.check.CheckAnswer`, times in ISO 8601 UTC."""
     a = result.answer
     return {
         "number": result.e164,
-        "since": _iso_moment(result.since),
+        "since": instant(result.since, whole_seconds=True),
         "state": a.state.value if a.state is not None else None,
         "recycled": a.recycled,
         "disconnected": a.disconnected,

@@ -23,10 +23,10 @@ from phonenumbers.timezone import time_zones_for_number
 from handover.domain.audit import freeze_reminder_entry
 from handover.domain.contacts import Contact
 from handover.domain.freeze import FreezeRecord, release_advice
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import Number
 from handover.domain.messages import Message
 from handover.domain.platforms import Tier
-from handover.domain.policy import FreezePolicy
 from handover.domain.reminders import SentReminder, Stage, due_stages, to_send
 from handover.services.people import contact_of
 from handover.services.ports import UnitOfWork, UnitOfWorkFactory

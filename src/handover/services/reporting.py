@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import NumberRestored
-from handover.domain.policy import FreezePolicy
 from handover.domain.rejections import Reason, Rejected
 from handover.domain.reports import (
     COLUMNS,
@@ -27,7 +27,7 @@ from handover.domain.reports import (
     decide,
     parse_report,
 )
-from handover.domain.signals import Signal, signal_for
+from handover.domain.ssf.events import Signal, signal_for
 from handover.services.audit import append_accepted
 from handover.services.cases import cancel_on_restore
 from handover.services.freeze import record_overrides, release_records, with_overrides

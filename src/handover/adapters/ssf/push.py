@@ -19,7 +19,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from handover.domain.streams import internal_address
+from handover.domain.ssf.streams import internal_address
 from handover.services.ports import PushResult
 
 #: RFC 8935 §2.3 error codes after which resending the same SET cannot succeed.

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jws
 from joserfc.jwk import ECKey, RSAKey
 
-from handover.domain.signals import SetClaims
-from handover.domain.streams import SigningAlgorithm
+from handover.domain.ssf.events import SetClaims
+from handover.domain.ssf.streams import SigningAlgorithm
 
 SET_TYPE = "secevent+jwt"
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from handover.adapters.storage import tables as t
-from handover.adapters.storage.repositories import _insert
+from handover.adapters.storage.dialects import insert_into
 from handover.domain.contacts import Contact
 from handover.domain.messages import Channel, Message
 
@@ -28,7 +28,7 @@ class SqlMessageOutbox:
         # One statement, no check first: a key queued by a concurrent transaction is
         # skipped (once it commits) instead of failing this whole transaction.
         added = self.connection.execute(
-            _insert(self.connection, t.notifications)
+            insert_into(self.connection, t.notifications)
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
             .returning(t.notifications.c.id),
             [_row(m) for m in fresh.values()],
@@ -155,7 +155,7 @@ class SqlContactRepository:
             "language": contact.language,
             "updated_at": contact.updated_at,
         }
-        statement = _insert(self.connection, t.subscriber_contacts).values(row)
+        statement = insert_into(self.connection, t.subscriber_contacts).values(row)
         self.connection.execute(
             statement.on_conflict_do_update(
                 index_elements=["carrier_id", "subscriber"],

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, or_, select, update
 
 from handover.adapters.storage import tables as t
-from handover.adapters.storage.repositories import _insert
+from handover.adapters.storage.dialects import insert_into
 from handover.domain.sign_in import Session, SignInCode
 
 
@@ -90,7 +90,7 @@ class SqlSubscriberLinkRepository:
             for a, b in sorted(set(pairs))
         ]
         added = self.connection.execute(
-            _insert(self.connection, t.subscriber_links)
+            insert_into(self.connection, t.subscriber_links)
             .values(rows)
             .on_conflict_do_nothing()
             .returning(t.subscriber_links.c.linked)

@@ -8,25 +8,20 @@ from sqlalchemy import Connection, Engine
 
 from handover.adapters.storage.auditlog import SqlAuditLog
 from handover.adapters.storage.bindings import SqlBindingRepository
+from handover.adapters.storage.carriers import SqlCarrierRepository
 from handover.adapters.storage.cases import SqlCaseRepository
+from handover.adapters.storage.clients import SqlClientRepository
 from handover.adapters.storage.freeze import SqlFreezeRepository
+from handover.adapters.storage.ingests import SqlIngestRepository
 from handover.adapters.storage.messages import SqlContactRepository, SqlMessageOutbox
+from handover.adapters.storage.numbers import SqlNumberRepository
 from handover.adapters.storage.people import (
     SqlSessionRepository,
     SqlSignInCodeRepository,
     SqlSubscriberLinkRepository,
 )
-from handover.adapters.storage.repositories import (
-    SqlCarrierRepository,
-    SqlClientRepository,
-    SqlIngestRepository,
-    SqlNumberRepository,
-)
-from handover.adapters.storage.signals import (
-    SqlPlatformRepository,
-    SqlSignalOutbox,
-    SqlStreamRepository,
-)
+from handover.adapters.storage.platforms import SqlPlatformRepository
+from handover.adapters.storage.ssf import SqlSignalOutbox, SqlStreamRepository
 from handover.services.ports import UnitOfWork
 
 

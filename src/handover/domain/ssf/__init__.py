@@ -1,0 +1,2 @@
+"""Shared Signals (SSF): which lifecycle events become which signal, and the rules of a
+stream that carries them to a platform."""

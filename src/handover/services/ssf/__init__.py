@@ -1,0 +1,1 @@
+"""Shared Signals (SSF): the transmitter (streams, verification, poll) and push delivery."""
