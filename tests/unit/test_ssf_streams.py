@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from handover.domain.ssf.streams import (
     StreamError,
     StreamStatus,
     check_echoed,
+    internal_address,
     new_stream,
     parse_request,
     parse_status,
@@ -444,3 +446,33 @@ def test_documentation_addresses_are_internal_and_names_wait_for_resolution() ->
         parse_request(body, allow_http=False)
     named = {"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": "https://p.example/s"}}
     assert parse_request(named, allow_http=False).delivery is not None
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::10.0.0.1",  # NAT64 (RFC 6052) to a private address
+        "64:ff9b::169.254.169.254",  # NAT64 to the cloud metadata service
+        "64:ff9b:1::8.8.8.8",  # local-use NAT64 (RFC 8215): someone's own network
+        "2002:0a00:0001::1",  # 6to4 from 10.0.0.1
+        "2002:7f00:0001::1",  # 6to4 from loopback
+        "::10.0.0.1",  # IPv4-compatible (deprecated)
+        "::ffff:0:10.0.0.1",  # IPv4-translated (SIIT)
+        "::ffff:192.168.1.1",  # IPv4-mapped
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, client 10.0.0.1
+    ],
+)
+def test_ipv6_addresses_that_embed_an_internal_ipv4_address_are_internal(address: str) -> None:
+    assert internal_address(ipaddress.ip_address(address))
+    url = f"https://[{address}]/ssf"
+    body = {"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": url}}
+    with pytest.raises(StreamError, match="private network"):
+        parse_request(body, allow_http=False)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["8.8.8.8", "2606:4700::1111", "64:ff9b::8.8.8.8", "2002:0808:0808::1", "::ffff:1.1.1.1"],
+)
+def test_public_addresses_embedded_or_not_are_not_internal(address: str) -> None:
+    assert not internal_address(ipaddress.ip_address(address))

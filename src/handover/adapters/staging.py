@@ -2,7 +2,9 @@
 
 Carrier files can hold tens of millions of rows, and rows of one number must be applied
 in time order. The parsed reports go to a private temporary SQLite database, which sorts
-them with its external merge sort in bounded memory; the file is deleted on close.
+them with its external merge sort in bounded memory. Its name is removed as soon as it is
+open, so nothing is left behind however the process ends (even SIGKILL): the space is
+freed when the last descriptor closes.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class SqliteReportSorter:
             CREATE TABLE rejections (line INTEGER, event_id TEXT, reason TEXT, detail TEXT,
                                      raw TEXT);
         """)
+        # Safe to unlink while open: journal_mode=OFF means SQLite never opens the path again,
+        # and its sort spill files (temp_store=FILE) are nameless already.
+        Path(self.path).unlink()
         self._reports: list[tuple[object, ...]] = []
         self._rejections: list[tuple[object, ...]] = []
 
@@ -111,5 +116,3 @@ class SqliteReportSorter:
 
     def close(self) -> None:
         self.db.close()
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            Path(self.path + suffix).unlink(missing_ok=True)

@@ -7,6 +7,7 @@ an entry is used only while `exp` is still ahead, exactly as the full check woul
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
@@ -15,6 +16,7 @@ from collections import OrderedDict
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
+from joserfc.util import urlsafe_b64decode
 
 from handover.services.access import AccessDenied, Principal
 from handover.services.model import Role
@@ -75,6 +77,7 @@ class JwtTokenIssuer:
         return principal
 
     def _verify(self, token: str) -> tuple[Principal, float]:
+        _check_header(token)
         try:
             decoded = jwt.decode(token, self.key, algorithms=[_ALGORITHM])
             jwt.JWTClaimsRegistry(
@@ -92,5 +95,19 @@ class JwtTokenIssuer:
                 claims.get("platform"),
             )
             return principal, float(claims["exp"])
-        except (JoseError, KeyError, ValueError) as exc:
+        except (JoseError, KeyError, ValueError, TypeError) as exc:
             raise AccessDenied(f"invalid access token: {exc}") from None
+
+
+def _check_header(token: str) -> None:
+    """Refuse, before any signature work, a token whose header is not the one Handover
+    writes: an object with `alg` HS256 and no `crit` (RFC 8725 §3.1: the verifier decides
+    the algorithm; an extension Handover does not know must not reach the JOSE library,
+    which has answered odd `crit` values with exceptions other than its own)."""
+    encoded = token.split(".", 1)[0]
+    try:
+        header = json.loads(urlsafe_b64decode(encoded.encode("ascii")))
+    except (ValueError, UnicodeEncodeError):
+        raise AccessDenied("invalid access token: the header is not base64url JSON") from None
+    if not isinstance(header, dict) or header.get("alg") != _ALGORITHM or "crit" in header:
+        raise AccessDenied("invalid access token: not a Handover access token header")

@@ -29,10 +29,17 @@ class Reason(StrEnum):
     DUPLICATE_EVENT_ID_CONFLICT = "duplicate_event_id_conflict"
 
 
+#: The longest `Rejected.detail` kept: a detail quotes the faulty value, and a file of
+#: long bad values must not store (and hand back) every one of them whole.
+MAX_DETAIL = 300
+
+
 class Rejected(Exception):
     """A report that cannot be accepted; nothing was changed."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
+        if len(detail) > MAX_DETAIL:
+            detail = detail[: MAX_DETAIL - 1] + "…"
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail

@@ -113,7 +113,7 @@ class SetVerifier:
         if not isinstance(header, dict):
             raise _malformed("the JWS header is not an object")
         alg = header.get("alg")
-        if alg not in ALGORITHMS:
+        if not isinstance(alg, str) or alg not in ALGORITHMS:
             raise InvalidSet("invalid_key", f"algorithm {alg!r} is not accepted")
         typ = header.get("typ")
         if not isinstance(typ, str) or typ.lower().removeprefix("application/") != SET_TYP:

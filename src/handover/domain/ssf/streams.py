@@ -294,13 +294,44 @@ def _endpoint(url: Any, allow_http: bool, allow_private: bool) -> str:
     raise StreamError(400, "endpoint_url must be an https URL")
 
 
+#: IPv6 ranges that carry an IPv4 address in their last 32 bits: IPv4-compatible (::/96,
+#: deprecated), IPv4-translated (::ffff:0:0:0/96, SIIT) and the well-known NAT64 prefix
+#: (64:ff9b::/96, RFC 6052). A gateway on the path turns them into the IPv4 address.
+_EMBEDS_IPV4_LOW32 = tuple(
+    ipaddress.IPv6Network(net) for net in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+)
+#: The local-use NAT64 prefix (RFC 8215): translated inside someone's network, never global.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def internal_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """An address a push must not reach in production: anything not globally routable
-    (private, shared 100.64/10, loopback, link-local, reserved...) and multicast; IPv4-mapped
-    IPv6 addresses are judged as IPv4."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    (private, shared 100.64/10, loopback, link-local, reserved...) and multicast.
+
+    An IPv6 address that embeds an IPv4 address (IPv4-mapped, -compatible, -translated,
+    NAT64, 6to4, Teredo) is judged by the IPv4 address too: a translator on the way would
+    deliver it there, so `64:ff9b::10.0.0.1` is as internal as `10.0.0.1`."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _LOCAL_NAT64:
+            return True
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and internal_address(embedded):
+            return True
+        if embedded is not None and address.ipv4_mapped is not None:
+            return False  # judged as the IPv4 address it is
     return not address.is_global or address.is_multicast
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in net for net in _EMBEDS_IPV4_LOW32):
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return None
 
 
 def _loopback(host: str) -> bool:
