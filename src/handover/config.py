@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     #: Where uploaded files are spooled and sorted; the system temp dir when unset.
     spool_dir: str | None = None
+    #: The largest request body any route takes, in bytes, unless it has a limit of its own
+    #: (batches: `handover.api.limits`); larger bodies get 413.
+    max_body_bytes: int = 1024 * 1024
+    #: The largest carrier file (`POST /v1/carrier/files`, streamed to disk), in bytes.
+    max_upload_bytes: int = 16 * 1024**3
     #: Keys the pseudonyms of numbers and subscribers in audit-log entries. Never change it:
     #: the same number must keep the same pseudonym. Derived from the secret in development.
     log_key: str | None = None

@@ -23,6 +23,7 @@ from handover.api import (
     ssf,
     subscriber,
 )
+from handover.api.limits import BodyLimitMiddleware, body_limits
 from handover.config import Settings
 
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     #: True until the lifespan starts a background refresh of the index (if it has one).
     app.state.check_refresh_each_request = True
     problems.install(app)
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings))
     app.include_router(oauth.router)
     app.include_router(carrier.router)
     app.include_router(numbers.router)
