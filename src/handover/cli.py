@@ -92,14 +92,12 @@ def carrier_add(
 ) -> None:
     """Register a carrier and print its client credentials (shown once)."""
     start = _coverage(coverage_start) if coverage_start is not None else None
-    with uow_factory()() as uow:
-        try:
-            carrier, credentials = access.register_carrier(uow, carrier_id, name, country)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-        if start is not None:
-            uow.carriers.set_coverage(carrier.id, start)
-        uow.commit()
+    try:
+        carrier, credentials = access.register_carrier(
+            uow_factory(), carrier_id, name, country, coverage_start=start
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     out.print(f"carrier {carrier.id} ({carrier.name}, {carrier.country}) registered")
     if start is not None:
         out.print(f"its reports cover from {start.isoformat()}")
@@ -127,19 +125,15 @@ def carrier_coverage(
     """Set from when a carrier's reports are complete; checks about earlier dates answer
     `no_data` (CAMARA: SERVICE_NOT_APPLICABLE)."""
     moment = _coverage(start)
-    with uow_factory()() as uow:
-        if uow.carriers.get(carrier_id) is None:
-            raise fail(f"carrier {carrier_id!r} is not registered (see `handover carrier list`)")
-        uow.carriers.set_coverage(carrier_id, moment)
-        uow.commit()
+    if access.set_coverage(uow_factory(), carrier_id, moment) is None:
+        raise fail(f"carrier {carrier_id!r} is not registered (see `handover carrier list`)")
     out.print(f"carrier {carrier_id}: reports cover from {moment.isoformat()}", highlight=False)
 
 
 @carrier_app.command("list")
 def carrier_list() -> None:
     """List registered carriers."""
-    with uow_factory()() as uow:
-        carriers = uow.carriers.all()
+    carriers = access.list_carriers(uow_factory())
     table = Table("id", "name", "country", "registered")
     for carrier in carriers:
         table.add_row(carrier.id, carrier.name, carrier.country, carrier.created_at.isoformat())
@@ -156,9 +150,7 @@ def client_add(
         raise fail("carrier credentials come with `handover carrier add`")
     if role is Role.PLATFORM:
         raise fail("platform credentials come with `handover platform add`")
-    with uow_factory()() as uow:
-        credentials = access.register_client(uow, role, name)
-        uow.commit()
+    credentials = access.register_client(uow_factory(), role, name)
     out.print(f"client_id:     {credentials.client_id}")
     out.print(f"client_secret: {credentials.client_secret}  (shown once; store it now)")
 

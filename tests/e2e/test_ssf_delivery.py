@@ -181,11 +181,9 @@ class HandoverApi:
         return token
 
     def platform(self, platform_id: str) -> Platform:
-        with self.uow_factory() as uow:
-            _, credentials = access.register_platform(
-                uow, platform_id, platform_id.title(), "payment", "high"
-            )
-            uow.commit()
+        _, credentials = access.register_platform(
+            self.uow_factory, platform_id, platform_id.title(), "payment", "high"
+        )
         transmitter = Transmitter.discover(self.url, self.http)
         tokens = ClientCredentials(
             transmitter.token_endpoint, credentials.client_id, credentials.client_secret
@@ -253,9 +251,7 @@ def handover(store_url: str, tmp_path: Path) -> Iterator[HandoverApi]:
     server = UvicornThread(app, port).start()
     http = httpx.Client(timeout=10)
     api = HandoverApi(settings, server, app.state.engine, app.state.uow_factory, http)
-    with api.uow_factory() as uow:
-        _, carrier = access.register_carrier(uow, "cm", "China Mobile", "CN")
-        uow.commit()
+    _, carrier = access.register_carrier(api.uow_factory, "cm", "China Mobile", "CN")
     api.carrier_token = api.token(carrier.client_id, carrier.client_secret)
     try:
         yield api

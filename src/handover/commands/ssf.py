@@ -36,14 +36,12 @@ def platform_add(
     tier: Annotated[Tier, typer.Option(help="Value of its accounts: high, medium, low")],
 ) -> None:
     """Register a platform and create its client credentials (the secret is shown once)."""
-    with uow_factory()() as uow:
-        try:
-            platform, credentials = access.register_platform(
-                uow, platform_id, name, category.value, tier.value
-            )
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-        uow.commit()
+    try:
+        platform, credentials = access.register_platform(
+            uow_factory(), platform_id, name, category.value, tier.value
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     out.print(f"platform:      {platform.id} ({platform.category}, {platform.tier})")
     out.print(f"client_id:     {credentials.client_id}")
     out.print(f"client_secret: {credentials.client_secret}  (shown once; store it now)")
@@ -53,8 +51,7 @@ def platform_add(
 @platform_app.command("list")
 def platform_list() -> None:
     """Every registered platform."""
-    with uow_factory()() as uow:
-        platforms = uow.platforms.all()
+    platforms = access.list_platforms(uow_factory())
     table = Table("id", "name", "category", "tier", "registered")
     for platform in platforms:
         table.add_row(
