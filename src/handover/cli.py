@@ -372,9 +372,7 @@ def work(
     next_checkpoint = next_timers = 0.0
     while True:
         if time.monotonic() >= next_checkpoint:
-            with open_store() as uow:
-                signed = audit.sign_checkpoint(uow, signer, datetime.now(UTC))
-                uow.commit()
+            signed = audit.sign_checkpoint(open_store, signer, datetime.now(UTC))
             err.print(f"checkpoint: size {signed.size}", highlight=False)
             next_checkpoint = time.monotonic() + settings.checkpoint_interval_seconds
         if time.monotonic() >= next_timers:
