@@ -301,11 +301,10 @@ def ingests_show(
 @app.command()
 def history(number: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A number's state, tenures and events (operator view)."""
-    with uow_factory()() as uow:
-        try:
-            found = number_history(uow, number, _OPERATOR)
-        except Rejected as exc:
-            raise fail(exc.detail) from None
+    try:
+        found = number_history(uow_factory(), number, _OPERATOR)
+    except Rejected as exc:
+        raise fail(exc.detail) from None
     if found is None:
         raise fail(f"{number} is not known", code=1)
     if as_json:
