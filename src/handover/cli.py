@@ -25,10 +25,9 @@ from rich.progress import (
 from rich.table import Column, Table
 
 from handover import bootstrap
-from handover.adapters.staging import SqliteReportSorter
 from handover.commands import demo_story
 from handover.commands.check import check_command, receipt_app
-from handover.commands.context import err, fail, uow_factory
+from handover.commands.context import err, fail, settings, uow_factory
 from handover.commands.log import log_app
 from handover.commands.ssf import platform_app, ssf_app
 from handover.commands.tables import print_table
@@ -171,10 +170,7 @@ def ingest(
     if not file.is_file():
         raise fail(f"{file}: no such file")
     open_store = uow_factory()
-    with open_store() as uow:
-        found = uow.carriers.get(carrier)
-    if found is None:
-        raise fail(f"carrier {carrier!r} is not registered (see `handover carrier list`)")
+    current = settings()
     size = file.stat().st_size
     with Progress(
         TextColumn("{task.description}"),
@@ -198,15 +194,19 @@ def ingest(
             try:
                 result = reporting.ingest_file(
                     open_store,
-                    SqliteReportSorter(os.environ.get("HANDOVER_SPOOL_DIR")),
+                    bootstrap.report_sorters(current),
                     carrier,
                     lines,
                     filename=file.name,
-                    region=region or found.country,
+                    region=region,
                     total_bytes=size,
                     progress=progress,
-                    policy=Settings().freeze_policy,
+                    policy=current.freeze_policy,
                 )
+            except reporting.UnknownCarrier:
+                raise fail(
+                    f"carrier {carrier!r} is not registered (see `handover carrier list`)"
+                ) from None
             except reporting.FileRejected as exc:
                 raise fail(f"{file}: {exc}") from None
     _print_ingest(result, as_json)
@@ -235,8 +235,7 @@ def ingests_list(
     limit: int = 20,
 ) -> None:
     """The most recent ingests with their summaries."""
-    with uow_factory()() as uow:
-        ingests = uow.ingests.recent(carrier, limit)
+    ingests = reporting.recent_ingests(uow_factory(), carrier, limit)
     table = Table(
         Column("id", no_wrap=True, min_width=36),  # needed whole for `ingests show`
         "carrier",
@@ -271,8 +270,7 @@ def ingests_show(
 ) -> None:
     """One ingest's summary, and with --rejections every rejected row (line, reason)."""
     open_store = uow_factory()
-    with open_store() as uow:
-        found = uow.ingests.get(ingest_id)
+    found = reporting.find_ingest(open_store, ingest_id)
     if found is None:
         raise fail(f"no ingest {ingest_id!r}")
     if not rejections:
@@ -280,8 +278,7 @@ def ingests_show(
         return
     after = 0
     while True:
-        with open_store() as uow:
-            page = uow.ingests.rejections(ingest_id, after, 10_000)
+        page = reporting.rejected_rows(open_store, ingest_id, after, 10_000)
         for row in page:
             record = {
                 "line": row.line,

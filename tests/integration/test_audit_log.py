@@ -186,7 +186,7 @@ def test_each_accepted_row_of_a_file_is_one_leaf(
 
     def ingest() -> Any:
         lines = body.splitlines(keepends=True)
-        return reporting.ingest_file(uow_factory, SqliteReportSorter(), "cm", lines, now=NOW)
+        return reporting.ingest_file(uow_factory, SqliteReportSorter, "cm", lines, now=NOW)
 
     first = ingest()
     assert (first.accepted, first.duplicates, sum(first.rejected.values())) == (8, 0, 3)

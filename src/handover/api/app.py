@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.uow_factory = bootstrap.uow_factory(settings, engine)
+    app.state.report_sorters = bootstrap.report_sorters(settings)
     app.state.tokens = bootstrap.token_issuer(settings)
     app.state.signer = bootstrap.checkpoint_signer(settings)
     app.state.receipt_signer = bootstrap.receipt_signer(settings)
