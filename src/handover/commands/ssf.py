@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,7 +18,7 @@ from handover.domain.platforms import Category, Tier
 from handover.domain.ssf.streams import StreamError, StreamStatus
 from handover.services import access
 from handover.services.model import ROLE_SCOPES, Role
-from handover.services.ssf import transmitter
+from handover.services.ssf import delivery, transmitter
 
 platform_app = typer.Typer(help="Platforms (tenants) and their credentials.", no_args_is_help=True)
 ssf_app = typer.Typer(
@@ -70,27 +70,7 @@ def ssf_streams(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Streams with their delivery position and retry state."""
-    with uow_factory()() as uow:
-        found = uow.streams.for_platform(platform) if platform else uow.streams.all()
-        last = uow.signals.last_seq()
-        rows = [(stream, uow.streams.position(stream.stream_id)) for stream in found]
-    records = [
-        {
-            "stream_id": stream.stream_id,
-            "platform": stream.platform_id,
-            "method": stream.delivery.method.name.lower(),
-            "status": stream.status.value,
-            "behind": last - position.cursor if position else None,
-            "attempts": position.attempts if position else 0,
-            "next_attempt_at": (
-                position.next_attempt_at.isoformat()
-                if position and position.next_attempt_at
-                else None
-            ),
-            "last_error": position.last_error if position else None,
-        }
-        for stream, position in rows
-    ]
+    records = [_stream_record(state) for state in delivery.delivery_states(uow_factory(), platform)]
     if as_json:
         out.print_json(json.dumps(records))
         return
@@ -98,6 +78,22 @@ def ssf_streams(
     for record in records:
         table.add_row(*("" if value is None else str(value) for value in record.values()))
     print_table(out, table)
+
+
+def _stream_record(state: delivery.DeliveryState) -> dict[str, Any]:
+    position = state.position
+    return {
+        "stream_id": state.stream.stream_id,
+        "platform": state.stream.platform_id,
+        "method": state.stream.delivery.method.name.lower(),
+        "status": state.stream.status.value,
+        "behind": state.behind,
+        "attempts": position.attempts if position else 0,
+        "next_attempt_at": (
+            position.next_attempt_at.isoformat() if position and position.next_attempt_at else None
+        ),
+        "last_error": position.last_error if position else None,
+    }
 
 
 @ssf_app.command("status")
@@ -131,8 +127,7 @@ def ssf_dead_letters(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """SETs given up on after the retry limit or refused by the receiver."""
-    with uow_factory()() as uow:
-        letters = uow.streams.dead_letters(stream_id)
+    letters = delivery.dead_letters(uow_factory(), stream_id)
     records = [
         {
             "stream_id": letter.stream_id,
@@ -166,11 +161,10 @@ def ssf_replay(
     seq: Annotated[int | None, typer.Option(help="Only this dead letter (default: all)")] = None,
 ) -> None:
     """Deliver a stream's dead letters again (the next `handover work` round sends them)."""
-    with uow_factory()() as uow:
-        if uow.streams.get(stream_id) is None:
-            raise fail(f"no stream {stream_id!r}")
-        count = uow.streams.request_replay(stream_id, seq, datetime.now(UTC))
-        uow.commit()
+    try:
+        count = delivery.replay_dead_letters(uow_factory(), stream_id, seq, datetime.now(UTC))
+    except StreamError as exc:
+        raise fail(exc.detail) from None
     if count == 0:
         raise fail("no undelivered dead letters matched")
     out.print(f"{count} dead letter(s) queued for replay on {stream_id}")
@@ -189,13 +183,7 @@ def ssf_keys() -> None:
     signer = bootstrap.set_signer(settings())
     published = signer.jwks()["keys"]
     current = {key.kid for key in signer.current.values()}
-    with uow_factory()() as uow:
-        last = uow.signals.last_seq()
-        outstanding = sum(
-            last - position.cursor
-            for stream in uow.streams.all()
-            if (position := uow.streams.position(stream.stream_id)) is not None
-        )
+    outstanding = sum(state.behind or 0 for state in delivery.delivery_states(uow_factory()))
     table = Table("kid", "alg", "role")
     for key in published:
         role = "signs" if key["kid"] in current else "published only (retired)"
