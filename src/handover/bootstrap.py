@@ -34,6 +34,7 @@ from handover.services.check import check_many as _check_many
 from handover.services.ports import MessageSender, ReportSorterFactory, UnitOfWorkFactory
 from handover.services.ssf.delivery import DeliveryPolicy, PushWorker
 from handover.services.ssf.transmitter import Transmitter
+from handover.services.worker import Worker, WorkPolicy
 from handover.tlog.verify import Signer, Verifier, sign_note
 
 
@@ -111,6 +112,21 @@ def push_worker(settings: Settings, engine: Engine | None = None) -> PushWorker:
         ),
         settings.public_url.rstrip("/"),
         delivery_policy(settings),
+    )
+
+
+def worker(settings: Settings, engine: Engine | None = None) -> Worker:
+    """What `handover work` works with: push delivery, the checkpoint signer, the message
+    senders, the freeze policy, and the timers' intervals."""
+    engine = engine or make_engine(settings.database_url)
+    return Worker(
+        uow_factory(settings, engine),
+        push_worker(settings, engine),
+        checkpoint_signer(settings),
+        message_senders(settings),
+        settings.freeze_policy,
+        settings.public_url,
+        WorkPolicy(checkpoint_interval=settings.checkpoint_interval_seconds),
     )
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -27,13 +28,12 @@ from rich.table import Column, Table
 from handover import bootstrap
 from handover.commands import demo_story
 from handover.commands.check import check_command, receipt_app
-from handover.commands.context import err, fail, settings, uow_factory
+from handover.commands.context import err, fail, settings, store, uow_factory
 from handover.commands.log import log_app
 from handover.commands.ssf import platform_app, ssf_app
 from handover.commands.tables import print_table
-from handover.config import Settings
 from handover.domain.rejections import Rejected
-from handover.services import access, reporting
+from handover.services import access, reporting, worker
 from handover.services.access import Principal
 from handover.services.check import InvalidQuestion, parse_since
 from handover.services.history import number_history
@@ -341,10 +341,6 @@ def history(number: str, as_json: Annotated[bool, typer.Option("--json")] = Fals
         out.print(f"  {event.occurred_at.isoformat()}  {event.kind:<10} {event.event_id}")
 
 
-#: Seconds between passes over deadlines and reminders in `handover work`.
-TIMER_INTERVAL = 5.0
-
-
 @app.command()
 def work(
     once: Annotated[bool, typer.Option(help="Do one round and exit")] = False,
@@ -354,53 +350,31 @@ def work(
     numbers, escalate cases past their deadline, send queued messages to people (SMS,
     e-mail), and sign an audit-log checkpoint every HANDOVER_CHECKPOINT_INTERVAL_SECONDS.
     Run several for more delivery throughput."""
-    import time
+    current = settings()
+    runner = bootstrap.worker(current, store(current))
+    runner.policy = replace(runner.policy, idle=idle)
+    worker.work(runner, once=once, report=_print_round)
 
-    from handover.services import audit, cases
-    from handover.services.messages import send_due
-    from handover.services.reminders import send_due_reminders
 
-    open_store = uow_factory()
-    settings = Settings()
-    signer = bootstrap.checkpoint_signer(settings)
-    pusher = bootstrap.push_worker(settings)
-    senders = bootstrap.message_senders(settings)
-    next_checkpoint = next_timers = 0.0
-    while True:
-        if time.monotonic() >= next_checkpoint:
-            signed = audit.sign_checkpoint(open_store, signer, datetime.now(UTC))
-            err.print(f"checkpoint: size {signed.size}", highlight=False)
-            next_checkpoint = time.monotonic() + settings.checkpoint_interval_seconds
-        if time.monotonic() >= next_timers:
-            reminded = send_due_reminders(
-                open_store,
-                datetime.now(UTC),
-                settings.freeze_policy,
-                public_url=settings.public_url,
-            )
-            if reminded:
-                err.print(f"freeze: {reminded} reminder(s) to previous owners", highlight=False)
-            escalated = cases.escalate_overdue(open_store)
-            if escalated:
-                err.print(f"cases: {escalated} escalated past their deadline", highlight=False)
-            next_timers = time.monotonic() + TIMER_INTERVAL
-        report = pusher.run_once()
-        if report.streams:
-            err.print(
-                f"push: {report.streams} stream(s), {report.delivered} delivered, "
-                f"{report.failed} to retry, {report.dead} dead-lettered",
-                highlight=False,
-            )
-        mail = send_due(open_store, senders, datetime.now(UTC))
-        if mail.handled:
-            err.print(
-                f"messages: {mail.sent} sent, {mail.failed} to retry, {mail.given_up} given up",
-                highlight=False,
-            )
-        if once:
-            return
-        if not report.streams and not mail.handled:
-            time.sleep(idle)
+def _print_round(done: worker.WorkReport) -> None:
+    if done.checkpoint is not None:
+        err.print(f"checkpoint: size {done.checkpoint.size}", highlight=False)
+    if done.reminded:
+        err.print(f"freeze: {done.reminded} reminder(s) to previous owners", highlight=False)
+    if done.escalated:
+        err.print(f"cases: {done.escalated} escalated past their deadline", highlight=False)
+    push, mail = done.push, done.messages
+    if push.streams:
+        err.print(
+            f"push: {push.streams} stream(s), {push.delivered} delivered, "
+            f"{push.failed} to retry, {push.dead} dead-lettered",
+            highlight=False,
+        )
+    if mail.handled:
+        err.print(
+            f"messages: {mail.sent} sent, {mail.failed} to retry, {mail.given_up} given up",
+            highlight=False,
+        )
 
 
 @app.command()
