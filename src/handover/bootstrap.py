@@ -24,6 +24,7 @@ from handover.adapters.receipts import ReceiptSigner, load_key
 from handover.adapters.ssf.push import HttpSetSender
 from handover.adapters.ssf.signing import JoseSetSigner, development_signer, load_keys
 from handover.adapters.staging import SqliteReportSorter
+from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
 from handover.adapters.storage.uow import SqlUnitOfWork
 from handover.adapters.tokens import JwtTokenIssuer
@@ -115,10 +116,20 @@ def push_worker(settings: Settings, engine: Engine | None = None) -> PushWorker:
     )
 
 
+def engine_for(settings: Settings) -> Engine:
+    """The store at HANDOVER_DATABASE_URL (SQLite or PostgreSQL)."""
+    return make_engine(settings.database_url)
+
+
+def upgrade_store(engine: Engine) -> None:
+    """Apply every migration the store lacks."""
+    migrate.upgrade(engine)
+
+
 def worker(settings: Settings, engine: Engine | None = None) -> Worker:
     """What `handover work` works with: push delivery, the checkpoint signer, the message
     senders, the freeze policy, and the timers' intervals."""
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or engine_for(settings)
     return Worker(
         uow_factory(settings, engine),
         push_worker(settings, engine),
@@ -131,7 +142,7 @@ def worker(settings: Settings, engine: Engine | None = None) -> Worker:
 
 
 def uow_factory(settings: Settings, engine: Engine | None = None) -> UnitOfWorkFactory:
-    return partial(SqlUnitOfWork, engine or make_engine(settings.database_url), log_key(settings))
+    return partial(SqlUnitOfWork, engine or engine_for(settings), log_key(settings))
 
 
 def report_sorters(settings: Settings) -> ReportSorterFactory:

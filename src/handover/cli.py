@@ -28,7 +28,7 @@ from rich.table import Column, Table
 from handover import bootstrap
 from handover.commands import demo_story
 from handover.commands.check import check_command, receipt_app
-from handover.commands.context import err, fail, settings, store, uow_factory
+from handover.commands.context import err, fail, open_store, settings, store
 from handover.commands.log import log_app
 from handover.commands.ssf import platform_app, ssf_app
 from handover.commands.tables import print_table
@@ -73,7 +73,7 @@ def _print_table(table: Table) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration to HANDOVER_DATABASE_URL (default ./handover.db)."""
-    uow_factory(upgrade=True)
+    store(settings())
     out.print("store is at the newest schema")
 
 
@@ -93,7 +93,7 @@ def carrier_add(
     start = _coverage(coverage_start) if coverage_start is not None else None
     try:
         carrier, credentials = access.register_carrier(
-            uow_factory(), carrier_id, name, country, coverage_start=start
+            open_store(), carrier_id, name, country, coverage_start=start
         )
     except ValueError as exc:
         raise fail(str(exc)) from None
@@ -124,7 +124,7 @@ def carrier_coverage(
     """Set from when a carrier's reports are complete; checks about earlier dates answer
     `no_data` (CAMARA: SERVICE_NOT_APPLICABLE)."""
     moment = _coverage(start)
-    if access.set_coverage(uow_factory(), carrier_id, moment) is None:
+    if access.set_coverage(open_store(), carrier_id, moment) is None:
         raise fail(f"carrier {carrier_id!r} is not registered (see `handover carrier list`)")
     out.print(f"carrier {carrier_id}: reports cover from {moment.isoformat()}", highlight=False)
 
@@ -132,7 +132,7 @@ def carrier_coverage(
 @carrier_app.command("list")
 def carrier_list() -> None:
     """List registered carriers."""
-    carriers = access.list_carriers(uow_factory())
+    carriers = access.list_carriers(open_store())
     table = Table("id", "name", "country", "registered")
     for carrier in carriers:
         table.add_row(carrier.id, carrier.name, carrier.country, carrier.created_at.isoformat())
@@ -149,7 +149,7 @@ def client_add(
         raise fail("carrier credentials come with `handover carrier add`")
     if role is Role.PLATFORM:
         raise fail("platform credentials come with `handover platform add`")
-    credentials = access.register_client(uow_factory(), role, name)
+    credentials = access.register_client(open_store(), role, name)
     out.print(f"client_id:     {credentials.client_id}")
     out.print(f"client_secret: {credentials.client_secret}  (shown once; store it now)")
 
@@ -169,7 +169,7 @@ def ingest(
     """Apply a carrier's lifecycle file; every row is accepted, a duplicate or rejected."""
     if not file.is_file():
         raise fail(f"{file}: no such file")
-    open_store = uow_factory()
+    uow_factory = open_store()
     current = settings()
     size = file.stat().st_size
     with Progress(
@@ -193,7 +193,7 @@ def ingest(
         with file.open("rb") as lines:
             try:
                 result = reporting.ingest_file(
-                    open_store,
+                    uow_factory,
                     bootstrap.report_sorters(current),
                     carrier,
                     lines,
@@ -235,7 +235,7 @@ def ingests_list(
     limit: int = 20,
 ) -> None:
     """The most recent ingests with their summaries."""
-    ingests = reporting.recent_ingests(uow_factory(), carrier, limit)
+    ingests = reporting.recent_ingests(open_store(), carrier, limit)
     table = Table(
         Column("id", no_wrap=True, min_width=36),  # needed whole for `ingests show`
         "carrier",
@@ -269,8 +269,8 @@ def ingests_show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One ingest's summary, and with --rejections every rejected row (line, reason)."""
-    open_store = uow_factory()
-    found = reporting.find_ingest(open_store, ingest_id)
+    uow_factory = open_store()
+    found = reporting.find_ingest(uow_factory, ingest_id)
     if found is None:
         raise fail(f"no ingest {ingest_id!r}")
     if not rejections:
@@ -278,7 +278,7 @@ def ingests_show(
         return
     after = 0
     while True:
-        page = reporting.rejected_rows(open_store, ingest_id, after, 10_000)
+        page = reporting.rejected_rows(uow_factory, ingest_id, after, 10_000)
         for row in page:
             record = {
                 "line": row.line,
@@ -299,7 +299,7 @@ def ingests_show(
 def history(number: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A number's state, tenures and events (operator view)."""
     try:
-        found = number_history(uow_factory(), number, _OPERATOR)
+        found = number_history(open_store(), number, _OPERATOR)
     except Rejected as exc:
         raise fail(exc.detail) from None
     if found is None:
@@ -386,7 +386,7 @@ def serve(
     """Serve the HTTP API (migrating the store first)."""
     import uvicorn
 
-    uow_factory()
+    store(settings())
     uvicorn.run("handover.api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
@@ -405,7 +405,7 @@ def demo(
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     os.environ["HANDOVER_DATABASE_URL"] = f"sqlite:///{database.resolve()}"
     os.environ.setdefault("HANDOVER_PUBLIC_URL", f"http://127.0.0.1:{port}")
-    story = demo_story.seed_story(uow_factory())
+    story = demo_story.seed_story(open_store())
     base = f"http://127.0.0.1:{port}"
     receiver_port = port + 1
     out.print(

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from handover import bootstrap
 from handover.adapters.ssf.signing import generate_keys
-from handover.commands.context import fail, settings, uow_factory
+from handover.commands.context import fail, open_store, settings
 from handover.commands.tables import print_table
 from handover.domain.platforms import Category, Tier
 from handover.domain.ssf.streams import StreamError, StreamStatus
@@ -38,7 +38,7 @@ def platform_add(
     """Register a platform and create its client credentials (the secret is shown once)."""
     try:
         platform, credentials = access.register_platform(
-            uow_factory(), platform_id, name, category.value, tier.value
+            open_store(), platform_id, name, category.value, tier.value
         )
     except ValueError as exc:
         raise fail(str(exc)) from None
@@ -51,7 +51,7 @@ def platform_add(
 @platform_app.command("list")
 def platform_list() -> None:
     """Every registered platform."""
-    platforms = access.list_platforms(uow_factory())
+    platforms = access.list_platforms(open_store())
     table = Table("id", "name", "category", "tier", "registered")
     for platform in platforms:
         table.add_row(
@@ -70,7 +70,7 @@ def ssf_streams(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Streams with their delivery position and retry state."""
-    records = [_stream_record(state) for state in delivery.delivery_states(uow_factory(), platform)]
+    records = [_stream_record(state) for state in delivery.delivery_states(open_store(), platform)]
     if as_json:
         out.print_json(json.dumps(records))
         return
@@ -108,7 +108,7 @@ def ssf_status(
     (`handover work` delivers it; a poll receiver must poll) before the stream stops."""
     try:
         change = transmitter.operator_set_status(
-            uow_factory(), stream_id, status.value, reason, wait=wait
+            open_store(), stream_id, status.value, reason, wait=wait
         )
     except StreamError as exc:
         raise fail(exc.detail) from None
@@ -127,7 +127,7 @@ def ssf_dead_letters(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """SETs given up on after the retry limit or refused by the receiver."""
-    letters = delivery.dead_letters(uow_factory(), stream_id)
+    letters = delivery.dead_letters(open_store(), stream_id)
     records = [
         {
             "stream_id": letter.stream_id,
@@ -162,7 +162,7 @@ def ssf_replay(
 ) -> None:
     """Deliver a stream's dead letters again (the next `handover work` round sends them)."""
     try:
-        count = delivery.replay_dead_letters(uow_factory(), stream_id, seq, datetime.now(UTC))
+        count = delivery.replay_dead_letters(open_store(), stream_id, seq, datetime.now(UTC))
     except StreamError as exc:
         raise fail(exc.detail) from None
     if count == 0:
@@ -183,7 +183,7 @@ def ssf_keys() -> None:
     signer = bootstrap.set_signer(settings())
     published = signer.jwks()["keys"]
     current = {key.kid for key in signer.current.values()}
-    outstanding = sum(state.behind or 0 for state in delivery.delivery_states(uow_factory()))
+    outstanding = sum(state.behind or 0 for state in delivery.delivery_states(open_store()))
     table = Table("kid", "alg", "role")
     for key in published:
         role = "signs" if key["kid"] in current else "published only (retired)"
