@@ -555,9 +555,9 @@ def create_streams(
 
     created = []
     for i in range(count):
-        with uow_factory() as uow:
-            _, credentials = access.register_platform(uow, f"p{i}", f"platform {i}", "other", "low")
-            uow.commit()
+        _, credentials = access.register_platform(
+            uow_factory, f"p{i}", f"platform {i}", "other", "low"
+        )
         which = i % len(receiver_bases)
         path = f"/p{i}"
         push = create_stream(

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import text
@@ -69,11 +70,13 @@ def register_carriers(url: str, coverage: datetime | None = None) -> None:
     """Register the benchmarks' two carriers, cm and cu (China Mobile, China Unicom)."""
     engine = make_engine(url)
     try:
-        with SqlUnitOfWork(engine, b"bench") as uow:
-            for carrier_id, name in (("cm", "China Mobile"), ("cu", "China Unicom")):
-                access.register_carrier(uow, carrier_id, name, "CN")
-                if coverage is not None:
-                    uow.carriers.set_coverage(carrier_id, coverage)
-            uow.commit()
+        for carrier_id, name in (("cm", "China Mobile"), ("cu", "China Unicom")):
+            access.register_carrier(
+                partial(SqlUnitOfWork, engine, b"bench"),
+                carrier_id,
+                name,
+                "CN",
+                coverage_start=coverage,
+            )
     finally:
         engine.dispose()

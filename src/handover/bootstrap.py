@@ -23,6 +23,8 @@ from handover.adapters.messaging import (
 from handover.adapters.receipts import ReceiptSigner, load_key
 from handover.adapters.ssf.push import HttpSetSender
 from handover.adapters.ssf.signing import JoseSetSigner, development_signer, load_keys
+from handover.adapters.staging import SqliteReportSorter
+from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
 from handover.adapters.storage.uow import SqlUnitOfWork
 from handover.adapters.tokens import JwtTokenIssuer
@@ -30,9 +32,10 @@ from handover.config import Environment, Settings
 from handover.domain.messages import Channel
 from handover.services.check import CheckIndex, CheckResult, InvalidQuestion, StoreIndex
 from handover.services.check import check_many as _check_many
-from handover.services.ports import MessageSender, UnitOfWorkFactory
+from handover.services.ports import MessageSender, ReportSorterFactory, UnitOfWorkFactory
 from handover.services.ssf.delivery import DeliveryPolicy, PushWorker
 from handover.services.ssf.transmitter import Transmitter
+from handover.services.worker import Worker, WorkPolicy
 from handover.tlog.verify import Signer, Verifier, sign_note
 
 
@@ -113,8 +116,38 @@ def push_worker(settings: Settings, engine: Engine | None = None) -> PushWorker:
     )
 
 
+def engine_for(settings: Settings) -> Engine:
+    """The store at HANDOVER_DATABASE_URL (SQLite or PostgreSQL)."""
+    return make_engine(settings.database_url)
+
+
+def upgrade_store(engine: Engine) -> None:
+    """Apply every migration the store lacks."""
+    migrate.upgrade(engine)
+
+
+def worker(settings: Settings, engine: Engine | None = None) -> Worker:
+    """What `handover work` works with: push delivery, the checkpoint signer, the message
+    senders, the freeze policy, and the timers' intervals."""
+    engine = engine or engine_for(settings)
+    return Worker(
+        uow_factory(settings, engine),
+        push_worker(settings, engine),
+        checkpoint_signer(settings),
+        message_senders(settings),
+        settings.freeze_policy,
+        settings.public_url,
+        WorkPolicy(checkpoint_interval=settings.checkpoint_interval_seconds),
+    )
+
+
 def uow_factory(settings: Settings, engine: Engine | None = None) -> UnitOfWorkFactory:
-    return partial(SqlUnitOfWork, engine or make_engine(settings.database_url), log_key(settings))
+    return partial(SqlUnitOfWork, engine or engine_for(settings), log_key(settings))
+
+
+def report_sorters(settings: Settings) -> ReportSorterFactory:
+    """A new sorter per ingested file, spilling to HANDOVER_SPOOL_DIR (or the temp dir)."""
+    return partial(SqliteReportSorter, settings.spool_dir)
 
 
 def token_issuer(settings: Settings) -> JwtTokenIssuer:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -25,16 +26,14 @@ from rich.progress import (
 from rich.table import Column, Table
 
 from handover import bootstrap
-from handover.adapters.staging import SqliteReportSorter
 from handover.commands import demo_story
 from handover.commands.check import check_command, receipt_app
-from handover.commands.context import err, fail, uow_factory
+from handover.commands.context import err, fail, open_store, settings, store
 from handover.commands.log import log_app
 from handover.commands.ssf import platform_app, ssf_app
 from handover.commands.tables import print_table
-from handover.config import Settings
 from handover.domain.rejections import Rejected
-from handover.services import access, reporting
+from handover.services import access, reporting, worker
 from handover.services.access import Principal
 from handover.services.check import InvalidQuestion, parse_since
 from handover.services.history import number_history
@@ -74,7 +73,7 @@ def _print_table(table: Table) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration to HANDOVER_DATABASE_URL (default ./handover.db)."""
-    uow_factory(upgrade=True)
+    store(settings())
     out.print("store is at the newest schema")
 
 
@@ -92,14 +91,12 @@ def carrier_add(
 ) -> None:
     """Register a carrier and print its client credentials (shown once)."""
     start = _coverage(coverage_start) if coverage_start is not None else None
-    with uow_factory()() as uow:
-        try:
-            carrier, credentials = access.register_carrier(uow, carrier_id, name, country)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-        if start is not None:
-            uow.carriers.set_coverage(carrier.id, start)
-        uow.commit()
+    try:
+        carrier, credentials = access.register_carrier(
+            open_store(), carrier_id, name, country, coverage_start=start
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     out.print(f"carrier {carrier.id} ({carrier.name}, {carrier.country}) registered")
     if start is not None:
         out.print(f"its reports cover from {start.isoformat()}")
@@ -127,19 +124,15 @@ def carrier_coverage(
     """Set from when a carrier's reports are complete; checks about earlier dates answer
     `no_data` (CAMARA: SERVICE_NOT_APPLICABLE)."""
     moment = _coverage(start)
-    with uow_factory()() as uow:
-        if uow.carriers.get(carrier_id) is None:
-            raise fail(f"carrier {carrier_id!r} is not registered (see `handover carrier list`)")
-        uow.carriers.set_coverage(carrier_id, moment)
-        uow.commit()
+    if access.set_coverage(open_store(), carrier_id, moment) is None:
+        raise fail(f"carrier {carrier_id!r} is not registered (see `handover carrier list`)")
     out.print(f"carrier {carrier_id}: reports cover from {moment.isoformat()}", highlight=False)
 
 
 @carrier_app.command("list")
 def carrier_list() -> None:
     """List registered carriers."""
-    with uow_factory()() as uow:
-        carriers = uow.carriers.all()
+    carriers = access.list_carriers(open_store())
     table = Table("id", "name", "country", "registered")
     for carrier in carriers:
         table.add_row(carrier.id, carrier.name, carrier.country, carrier.created_at.isoformat())
@@ -156,9 +149,7 @@ def client_add(
         raise fail("carrier credentials come with `handover carrier add`")
     if role is Role.PLATFORM:
         raise fail("platform credentials come with `handover platform add`")
-    with uow_factory()() as uow:
-        credentials = access.register_client(uow, role, name)
-        uow.commit()
+    credentials = access.register_client(open_store(), role, name)
     out.print(f"client_id:     {credentials.client_id}")
     out.print(f"client_secret: {credentials.client_secret}  (shown once; store it now)")
 
@@ -178,11 +169,8 @@ def ingest(
     """Apply a carrier's lifecycle file; every row is accepted, a duplicate or rejected."""
     if not file.is_file():
         raise fail(f"{file}: no such file")
-    open_store = uow_factory()
-    with open_store() as uow:
-        found = uow.carriers.get(carrier)
-    if found is None:
-        raise fail(f"carrier {carrier!r} is not registered (see `handover carrier list`)")
+    uow_factory = open_store()
+    current = settings()
     size = file.stat().st_size
     with Progress(
         TextColumn("{task.description}"),
@@ -205,16 +193,20 @@ def ingest(
         with file.open("rb") as lines:
             try:
                 result = reporting.ingest_file(
-                    open_store,
-                    SqliteReportSorter(os.environ.get("HANDOVER_SPOOL_DIR")),
+                    uow_factory,
+                    bootstrap.report_sorters(current),
                     carrier,
                     lines,
                     filename=file.name,
-                    region=region or found.country,
+                    region=region,
                     total_bytes=size,
                     progress=progress,
-                    policy=Settings().freeze_policy,
+                    policy=current.freeze_policy,
                 )
+            except reporting.UnknownCarrier:
+                raise fail(
+                    f"carrier {carrier!r} is not registered (see `handover carrier list`)"
+                ) from None
             except reporting.FileRejected as exc:
                 raise fail(f"{file}: {exc}") from None
     _print_ingest(result, as_json)
@@ -243,8 +235,7 @@ def ingests_list(
     limit: int = 20,
 ) -> None:
     """The most recent ingests with their summaries."""
-    with uow_factory()() as uow:
-        ingests = uow.ingests.recent(carrier, limit)
+    ingests = reporting.recent_ingests(open_store(), carrier, limit)
     table = Table(
         Column("id", no_wrap=True, min_width=36),  # needed whole for `ingests show`
         "carrier",
@@ -278,9 +269,8 @@ def ingests_show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One ingest's summary, and with --rejections every rejected row (line, reason)."""
-    open_store = uow_factory()
-    with open_store() as uow:
-        found = uow.ingests.get(ingest_id)
+    uow_factory = open_store()
+    found = reporting.find_ingest(uow_factory, ingest_id)
     if found is None:
         raise fail(f"no ingest {ingest_id!r}")
     if not rejections:
@@ -288,8 +278,7 @@ def ingests_show(
         return
     after = 0
     while True:
-        with open_store() as uow:
-            page = uow.ingests.rejections(ingest_id, after, 10_000)
+        page = reporting.rejected_rows(uow_factory, ingest_id, after, 10_000)
         for row in page:
             record = {
                 "line": row.line,
@@ -309,11 +298,10 @@ def ingests_show(
 @app.command()
 def history(number: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A number's state, tenures and events (operator view)."""
-    with uow_factory()() as uow:
-        try:
-            found = number_history(uow, number, _OPERATOR)
-        except Rejected as exc:
-            raise fail(exc.detail) from None
+    try:
+        found = number_history(open_store(), number, _OPERATOR)
+    except Rejected as exc:
+        raise fail(exc.detail) from None
     if found is None:
         raise fail(f"{number} is not known", code=1)
     if as_json:
@@ -353,10 +341,6 @@ def history(number: str, as_json: Annotated[bool, typer.Option("--json")] = Fals
         out.print(f"  {event.occurred_at.isoformat()}  {event.kind:<10} {event.event_id}")
 
 
-#: Seconds between passes over deadlines and reminders in `handover work`.
-TIMER_INTERVAL = 5.0
-
-
 @app.command()
 def work(
     once: Annotated[bool, typer.Option(help="Do one round and exit")] = False,
@@ -366,55 +350,31 @@ def work(
     numbers, escalate cases past their deadline, send queued messages to people (SMS,
     e-mail), and sign an audit-log checkpoint every HANDOVER_CHECKPOINT_INTERVAL_SECONDS.
     Run several for more delivery throughput."""
-    import time
+    current = settings()
+    runner = bootstrap.worker(current, store(current))
+    runner.policy = replace(runner.policy, idle=idle)
+    worker.work(runner, once=once, report=_print_round)
 
-    from handover.services import audit, cases
-    from handover.services.messages import send_due
-    from handover.services.reminders import send_due_reminders
 
-    open_store = uow_factory()
-    settings = Settings()
-    signer = bootstrap.checkpoint_signer(settings)
-    pusher = bootstrap.push_worker(settings)
-    senders = bootstrap.message_senders(settings)
-    next_checkpoint = next_timers = 0.0
-    while True:
-        if time.monotonic() >= next_checkpoint:
-            with open_store() as uow:
-                signed = audit.sign_checkpoint(uow, signer, datetime.now(UTC))
-                uow.commit()
-            err.print(f"checkpoint: size {signed.size}", highlight=False)
-            next_checkpoint = time.monotonic() + settings.checkpoint_interval_seconds
-        if time.monotonic() >= next_timers:
-            reminded = send_due_reminders(
-                open_store,
-                datetime.now(UTC),
-                settings.freeze_policy,
-                public_url=settings.public_url,
-            )
-            if reminded:
-                err.print(f"freeze: {reminded} reminder(s) to previous owners", highlight=False)
-            escalated = cases.escalate_overdue(open_store)
-            if escalated:
-                err.print(f"cases: {escalated} escalated past their deadline", highlight=False)
-            next_timers = time.monotonic() + TIMER_INTERVAL
-        report = pusher.run_once()
-        if report.streams:
-            err.print(
-                f"push: {report.streams} stream(s), {report.delivered} delivered, "
-                f"{report.failed} to retry, {report.dead} dead-lettered",
-                highlight=False,
-            )
-        mail = send_due(open_store, senders, datetime.now(UTC))
-        if mail.handled:
-            err.print(
-                f"messages: {mail.sent} sent, {mail.failed} to retry, {mail.given_up} given up",
-                highlight=False,
-            )
-        if once:
-            return
-        if not report.streams and not mail.handled:
-            time.sleep(idle)
+def _print_round(done: worker.WorkReport) -> None:
+    if done.checkpoint is not None:
+        err.print(f"checkpoint: size {done.checkpoint.size}", highlight=False)
+    if done.reminded:
+        err.print(f"freeze: {done.reminded} reminder(s) to previous owners", highlight=False)
+    if done.escalated:
+        err.print(f"cases: {done.escalated} escalated past their deadline", highlight=False)
+    push, mail = done.push, done.messages
+    if push.streams:
+        err.print(
+            f"push: {push.streams} stream(s), {push.delivered} delivered, "
+            f"{push.failed} to retry, {push.dead} dead-lettered",
+            highlight=False,
+        )
+    if mail.handled:
+        err.print(
+            f"messages: {mail.sent} sent, {mail.failed} to retry, {mail.given_up} given up",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -426,7 +386,7 @@ def serve(
     """Serve the HTTP API (migrating the store first)."""
     import uvicorn
 
-    uow_factory()
+    store(settings())
     uvicorn.run("handover.api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
@@ -445,7 +405,7 @@ def demo(
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     os.environ["HANDOVER_DATABASE_URL"] = f"sqlite:///{database.resolve()}"
     os.environ.setdefault("HANDOVER_PUBLIC_URL", f"http://127.0.0.1:{port}")
-    story = demo_story.seed_story(uow_factory())
+    story = demo_story.seed_story(open_store())
     base = f"http://127.0.0.1:{port}"
     receiver_port = port + 1
     out.print(

@@ -55,9 +55,9 @@ def http(app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture
 def register_carrier(uow_factory: UnitOfWorkFactory) -> Callable[..., Client]:
     def register(carrier_id: str, country: str = "CN") -> Client:
-        with uow_factory() as uow:
-            _, credentials = access.register_carrier(uow, carrier_id, carrier_id.upper(), country)
-            uow.commit()
+        _, credentials = access.register_carrier(
+            uow_factory, carrier_id, carrier_id.upper(), country
+        )
         return Client(credentials.client_id, credentials.client_secret, carrier_id)
 
     return register
@@ -77,9 +77,7 @@ def cu(register_carrier: Callable[..., Client]) -> Client:
 
 @pytest.fixture
 def regulator(uow_factory: UnitOfWorkFactory) -> Client:
-    with uow_factory() as uow:
-        credentials = access.register_client(uow, Role.REGULATOR, "The regulator")
-        uow.commit()
+    credentials = access.register_client(uow_factory, Role.REGULATOR, "The regulator")
     return Client(credentials.client_id, credentials.client_secret)
 
 

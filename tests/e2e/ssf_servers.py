@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -32,7 +32,7 @@ from handover.receiver import (
     SetVerifier,
     Transmitter,
 )
-from handover.services.ssf.delivery import RoundReport
+from handover.services.worker import WorkReport, work
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
@@ -270,30 +270,22 @@ async def _answer(send: Send, status: int, body: bytes, media_type: str | None =
 
 
 class WorkerLoop:
-    """`bootstrap.push_worker(settings).run_once()` in a loop in a thread, as `handover work`
-    does it (without the checkpoints)."""
+    """`handover work`'s loop (`services.worker.work`) in a thread, on its own engine."""
 
     def __init__(self, settings: Settings, idle: float = 0.01) -> None:
         self.engine = make_engine(settings.database_url)
-        self.worker = bootstrap.push_worker(settings, self.engine)
-        self.idle = idle
-        self.reports: list[RoundReport] = []
+        self.worker = bootstrap.worker(settings, self.engine)
+        self.worker.policy = replace(self.worker.policy, idle=idle)
+        self.reports: list[WorkReport] = []
         self.errors: list[BaseException] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="push-worker")
+        self._thread = threading.Thread(target=self._run, daemon=True, name="worker")
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                report = self.worker.run_once()
-            except Exception as exc:  # kept for the test to see, and the loop goes on
-                self.errors.append(exc)
-                self._stop.wait(0.05)
-                continue
-            if report.streams:
-                self.reports.append(report)
-            else:
-                self._stop.wait(self.idle)
+        try:
+            work(self.worker, report=self.reports.append, stop=self._stop)
+        except Exception as exc:  # kept for the test to see
+            self.errors.append(exc)
 
     def __enter__(self) -> WorkerLoop:
         self._thread.start()
@@ -302,6 +294,6 @@ class WorkerLoop:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(30)
-        self.worker.sender.close()  # type: ignore[attr-defined]
+        self.worker.pusher.sender.close()  # type: ignore[attr-defined]
         self.engine.dispose()
         assert not self.errors, self.errors

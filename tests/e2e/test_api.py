@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -862,9 +863,9 @@ def test_the_real_server_over_loopback(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'served.db'}"
     engine = make_engine(url)
     migrate.upgrade(engine)
-    with SqlUnitOfWork(engine, b"test-log-key") as uow:
-        _, credentials = access.register_carrier(uow, "cm", "China Mobile", "CN")
-        uow.commit()
+    _, credentials = access.register_carrier(
+        partial(SqlUnitOfWork, engine, b"test-log-key"), "cm", "China Mobile", "CN"
+    )
     engine.dispose()
     port = _free_port()
     env = os.environ | {

@@ -28,13 +28,11 @@ def binding(number: str = "+8613800138000", ref: str = "acct-1", **changes: Any)
 @pytest.fixture
 def platforms(uow_factory: UnitOfWorkFactory) -> dict[str, Client]:
     found = {}
-    with uow_factory() as uow:
-        for platform_id in ("lender", "cloud"):
-            _, credentials = access.register_platform(
-                uow, platform_id, platform_id.title(), "lending", "high"
-            )
-            found[platform_id] = Client(credentials.client_id, credentials.client_secret)
-        uow.commit()
+    for platform_id in ("lender", "cloud"):
+        _, credentials = access.register_platform(
+            uow_factory, platform_id, platform_id.title(), "lending", "high"
+        )
+        found[platform_id] = Client(credentials.client_id, credentials.client_secret)
     return found
 
 

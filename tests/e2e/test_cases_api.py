@@ -131,11 +131,9 @@ def world(
     as_client: Callable[..., Headers],
 ) -> World:
     clients = {}
-    with uow_factory() as uow:
-        for platform_id, (name, category, _) in PLATFORMS.items():
-            _, credentials = access.register_platform(uow, platform_id, name, category, "high")
-            clients[platform_id] = Client(credentials.client_id, credentials.client_secret)
-        uow.commit()
+    for platform_id, (name, category, _) in PLATFORMS.items():
+        _, credentials = access.register_platform(uow_factory, platform_id, name, category, "high")
+        clients[platform_id] = Client(credentials.client_id, credentials.client_secret)
     carrier = as_client(cm)
     items = [
         {"event_id": e, "number": n, "event": kind, "occurred_at": at, "subscriber": sub}

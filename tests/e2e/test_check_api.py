@@ -72,9 +72,9 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def platform(uow_factory: UnitOfWorkFactory) -> Client:
-    with uow_factory() as uow:
-        _, credentials = access.register_platform(uow, "lender", "A platform", "lending", "high")
-        uow.commit()
+    _, credentials = access.register_platform(
+        uow_factory, "lender", "A platform", "lending", "high"
+    )
     return SimpleNamespace(client_id=credentials.client_id, client_secret=credentials.client_secret)
 
 

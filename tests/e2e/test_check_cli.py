@@ -242,9 +242,9 @@ def receipt(histories: None, env: dict[str, str], store_url: str) -> tuple[str, 
     settings = Settings(database_url=store_url)
     api = create_app(settings.model_copy(update={"check_refresh_seconds": 0}))
     try:
-        with api.state.uow_factory() as uow:
-            _, credentials = access.register_platform(uow, "p", "platform", "other", "low")
-            uow.commit()
+        _, credentials = access.register_platform(
+            api.state.uow_factory, "p", "platform", "other", "low"
+        )
         with TestClient(api) as http:
             token = http.post(
                 "/oauth/token",

@@ -61,11 +61,9 @@ def transmitter(store_url: str, tmp_path: Path) -> Iterator[tuple[Settings, Unit
 
 
 def join(uow_factory: UnitOfWorkFactory, platform_id: str) -> access.IssuedCredentials:
-    with uow_factory() as uow:
-        _, credentials = access.register_platform(
-            uow, platform_id, platform_id.title(), "lending", "high"
-        )
-        uow.commit()
+    _, credentials = access.register_platform(
+        uow_factory, platform_id, platform_id.title(), "lending", "high"
+    )
     return credentials
 
 
@@ -104,9 +102,7 @@ def test_the_example_platform_receives_by_push_and_by_poll(
     transmitter: tuple[Settings, UnitOfWorkFactory], tmp_path: Path
 ) -> None:
     settings, uow_factory = transmitter
-    with uow_factory() as uow:
-        access.register_carrier(uow, "cm", "CM", "CN")
-        uow.commit()
+    access.register_carrier(uow_factory, "cm", "CM", "CN")
     platforms = [example(settings, uow_factory, mode, tmp_path) for mode in ("push", "poll")]
     with WorkerLoop(settings):
         for platform in platforms:
@@ -141,9 +137,7 @@ def test_the_example_platform_answers_the_cases_opened_to_it(
     answers `migrated`, which an unbind case does not allow: Handover's refusal is kept with
     the event and not retried, and the case stays open."""
     settings, uow_factory = transmitter
-    with uow_factory() as uow:
-        access.register_carrier(uow, "cm", "CM", "CN")
-        uow.commit()
+    access.register_carrier(uow_factory, "cm", "CM", "CN")
     reporting.report_events(uow_factory, "cm", RECYCLE)
     answers = {"push": "unbound", "poll": "migrated"}
     platforms = {}

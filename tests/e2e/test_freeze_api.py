@@ -36,9 +36,7 @@ def release(event_id: str = "r", at: str = "2025-10-01", **extra: Any) -> dict[s
 
 @pytest.fixture
 def lender(uow_factory: UnitOfWorkFactory) -> Client:
-    with uow_factory() as uow:
-        _, credentials = access.register_platform(uow, "lender", "Lender", "lending", "high")
-        uow.commit()
+    _, credentials = access.register_platform(uow_factory, "lender", "Lender", "lending", "high")
     return Client(credentials.client_id, credentials.client_secret)
 
 

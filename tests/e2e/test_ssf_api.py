@@ -106,11 +106,9 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture
 def register_platform(uow_factory: UnitOfWorkFactory) -> Callable[[str], PlatformClient]:
     def register(platform_id: str) -> PlatformClient:
-        with uow_factory() as uow:
-            _, credentials = access.register_platform(
-                uow, platform_id, platform_id.title(), "payment", "high"
-            )
-            uow.commit()
+        _, credentials = access.register_platform(
+            uow_factory, platform_id, platform_id.title(), "payment", "high"
+        )
         return PlatformClient(credentials.client_id, credentials.client_secret, platform_id)
 
     return register

@@ -4,8 +4,8 @@ Handover's API runs under uvicorn in a thread; each platform's push receiver is 
 kit (`handover.receiver`) under uvicorn on its own port, behind a fault injector
 (`ssf_servers.FaultyApp`); poll receivers use the kit's `Poller` or plain HTTP. Streams are
 created with the kit's `StreamClient`, carriers report over `POST /v1/carrier/events`, and
-push delivery is `bootstrap.push_worker(settings).run_once()` looping in a thread, or the
-real `handover work` command in a child process for the crash test.
+push delivery is `handover work`'s loop (`services.worker.work`) in a thread, or the real
+`handover work` command in a child process for the crash test.
 """
 
 from __future__ import annotations
@@ -181,11 +181,9 @@ class HandoverApi:
         return token
 
     def platform(self, platform_id: str) -> Platform:
-        with self.uow_factory() as uow:
-            _, credentials = access.register_platform(
-                uow, platform_id, platform_id.title(), "payment", "high"
-            )
-            uow.commit()
+        _, credentials = access.register_platform(
+            self.uow_factory, platform_id, platform_id.title(), "payment", "high"
+        )
         transmitter = Transmitter.discover(self.url, self.http)
         tokens = ClientCredentials(
             transmitter.token_endpoint, credentials.client_id, credentials.client_secret
@@ -253,9 +251,7 @@ def handover(store_url: str, tmp_path: Path) -> Iterator[HandoverApi]:
     server = UvicornThread(app, port).start()
     http = httpx.Client(timeout=10)
     api = HandoverApi(settings, server, app.state.engine, app.state.uow_factory, http)
-    with api.uow_factory() as uow:
-        _, carrier = access.register_carrier(uow, "cm", "China Mobile", "CN")
-        uow.commit()
+    _, carrier = access.register_carrier(api.uow_factory, "cm", "China Mobile", "CN")
     api.carrier_token = api.token(carrier.client_id, carrier.client_secret)
     try:
         yield api
@@ -387,7 +383,7 @@ def test_a_receiver_that_times_out_gets_everything_in_order(handover: HandoverAp
         wait_until(lambda: len(receiver.arrivals) >= 7, 20, "the stalled requests to end")
     expected = handover.outbox_jtis(stream_id, "alipay")
     assert_delivered_in_order(receiver, expected)
-    assert sum(report.failed for report in workers.reports) >= 2  # both stalls timed out
+    assert sum(report.push.failed for report in workers.reports) >= 2  # both stalls timed out
     # The stalled SET was processed by the receiver anyway; its retries were repeats.
     first_jtis = [a.jti for a in receiver.arrivals if a.jti == expected[0]]
     assert len(first_jtis) >= 3
@@ -400,12 +396,12 @@ def test_a_receiver_that_is_down_gets_everything_when_it_is_back(handover: Hando
     stream_id = platform.open_push(receiver)
     with handover.workers() as workers:
         handover.recycle(3)
-        wait_until(lambda: sum(r.failed for r in workers.reports) >= 2, 20, "failed pushes")
+        wait_until(lambda: sum(r.push.failed for r in workers.reports) >= 2, 20, "failed pushes")
         receiver.start()
         wait_for_all(receiver, 3)
         receiver.stop()  # down again, after keep-alive connections were made
         handover.recycle(3)
-        wait_until(lambda: sum(r.failed for r in workers.reports) >= 4, 20, "failed pushes")
+        wait_until(lambda: sum(r.push.failed for r in workers.reports) >= 4, 20, "failed pushes")
         receiver.start()  # on the same port
         wait_for_all(receiver, 6)
     assert_delivered_in_order(receiver, handover.outbox_jtis(stream_id, "alipay"))

@@ -119,11 +119,9 @@ def test_the_whole_story(
 
     # 1. s1 holds OLD and NEW; five platforms bind OLD during s1's tenure and open streams.
     clients = {}
-    with uow_factory() as uow:
-        for platform_id, (name, category, tier, _) in PLATFORMS.items():
-            _, credentials = access.register_platform(uow, platform_id, name, category, tier)
-            clients[platform_id] = Client(credentials.client_id, credentials.client_secret)
-        uow.commit()
+    for platform_id, (name, category, tier, _) in PLATFORMS.items():
+        _, credentials = access.register_platform(uow_factory, platform_id, name, category, tier)
+        clients[platform_id] = Client(credentials.client_id, credentials.client_secret)
     world = World(
         http,
         app,

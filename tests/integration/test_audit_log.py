@@ -82,10 +82,7 @@ def report(uow_factory: UnitOfWorkFactory, events: Events) -> reporting.BatchRes
 
 
 def checkpoint(uow_factory: UnitOfWorkFactory, signer: audit.CheckpointSigner) -> StoredCheckpoint:
-    with uow_factory() as uow:
-        signed = audit.sign_checkpoint(uow, signer, NOW)
-        uow.commit()
-    return signed
+    return audit.sign_checkpoint(uow_factory, signer, NOW)
 
 
 def log_rows(engine: Engine) -> list[tuple[int, bytes, bytes]]:
@@ -189,7 +186,7 @@ def test_each_accepted_row_of_a_file_is_one_leaf(
 
     def ingest() -> Any:
         lines = body.splitlines(keepends=True)
-        return reporting.ingest_file(uow_factory, SqliteReportSorter(), "cm", lines, now=NOW)
+        return reporting.ingest_file(uow_factory, SqliteReportSorter, "cm", lines, now=NOW)
 
     first = ingest()
     assert (first.accepted, first.duplicates, sum(first.rejected.values())) == (8, 0, 3)
@@ -350,26 +347,28 @@ def test_every_inclusion_and_consistency_proof_verifies(
         signed.append(checkpoint(uow_factory, signer))
     with uow_factory() as uow:
         leaves = {index: stored for index, _, stored in uow.log.leaves()}
-        for cp in signed:
-            root = open_checkpoint(cp.note, [signer.verifier()])[0].root_hash
-            for index in range(cp.size):
-                proof = audit.prove_inclusion(uow, index, cp.size)
-                assert proof.leaf_hash == leaves[index]
-                verify_inclusion(proof.leaf_hash, index, cp.size, proof.proof, root)
-        for old in signed:
-            for new in signed:
-                if old.size <= new.size:
-                    path = audit.prove_consistency(uow, old.size, new.size)
-                    verify_consistency(old.size, new.size, path, old.root_hash, new.root_hash)
-        with pytest.raises(TlogError):  # and a proof for another leaf does not
-            proof = audit.prove_inclusion(uow, 2, 11)
-            verify_inclusion(leaves[3], 2, 11, proof.proof, signed[-1].root_hash)
-        for bad in [(0, 0), (3, 3), (11, 12), (-1, 5)]:
-            with pytest.raises(audit.OutOfRange):
-                audit.prove_inclusion(uow, *bad)
-        for bad in [(0, 5), (6, 5), (5, 12)]:
-            with pytest.raises(audit.OutOfRange):
-                audit.prove_consistency(uow, *bad)
+    for cp in signed:
+        root = open_checkpoint(cp.note, [signer.verifier()])[0].root_hash
+        for index in range(cp.size):
+            proof = audit.prove_inclusion(uow_factory, index, cp.size)
+            assert proof.leaf_hash == leaves[index]
+            verify_inclusion(proof.leaf_hash, index, cp.size, proof.proof, root)
+    latest = audit.prove_inclusion(uow_factory, 3)  # against the latest checkpoint
+    assert (latest.size, latest.leaf_hash) == (11, leaves[3])
+    for old in signed:
+        for new in signed:
+            if old.size <= new.size:
+                path = audit.prove_consistency(uow_factory, old.size, new.size)
+                verify_consistency(old.size, new.size, path, old.root_hash, new.root_hash)
+    with pytest.raises(TlogError):  # and a proof for another leaf does not
+        proof = audit.prove_inclusion(uow_factory, 2, 11)
+        verify_inclusion(leaves[3], 2, 11, proof.proof, signed[-1].root_hash)
+    for bad in [(0, 0), (3, 3), (11, 12), (-1, 5)]:
+        with pytest.raises(audit.OutOfRange):
+            audit.prove_inclusion(uow_factory, *bad)
+    for bad in [(0, 5), (6, 5), (5, 12)]:
+        with pytest.raises(audit.OutOfRange):
+            audit.prove_consistency(uow_factory, *bad)
 
 
 def test_proofs_read_a_constant_number_of_statements(
@@ -390,18 +389,18 @@ def test_proofs_read_a_constant_number_of_statements(
 
     event.listen(engine, "before_cursor_execute", count)
     try:
-        with uow_factory() as uow:
-            for index, size in [(0, 1500), (777, 1500), (1499, 1500), (1023, 1025)]:
-                statements.clear()
-                proof = audit.prove_inclusion(uow, index, size)
-                assert proof.proof == tree.inclusion_proof(index, size)
-                assert len(statements) <= 4, statements
-            for first, second in [(1, 1500), (1024, 1500), (999, 1001), (1500, 1500)]:
-                statements.clear()
-                assert audit.prove_consistency(uow, first, second) == tree.consistency_proof(
-                    first, second
-                )
-                assert len(statements) <= 3, statements
+        # Each proof in its own transaction (on SQLite its BEGIN IMMEDIATE is a statement).
+        for index, size in [(0, 1500), (777, 1500), (1499, 1500), (1023, 1025)]:
+            statements.clear()
+            proof = audit.prove_inclusion(uow_factory, index, size)
+            assert proof.proof == tree.inclusion_proof(index, size)
+            assert len(statements) <= 4, statements
+        for first, second in [(1, 1500), (1024, 1500), (999, 1001), (1500, 1500)]:
+            statements.clear()
+            assert audit.prove_consistency(uow_factory, first, second) == tree.consistency_proof(
+                first, second
+            )
+            assert len(statements) <= 3, statements
     finally:
         event.remove(engine, "before_cursor_execute", count)
 
@@ -411,9 +410,11 @@ def test_receipts_verify_offline(
 ) -> None:
     assert report(uow_factory, activations("r", 5)).accepted == 5
     verifier = signer.verifier()
+    bundles = [audit.receipt(uow_factory, index, signer, NOW) for index in range(5)]
+    for missing in (-1, 5):
+        with pytest.raises(audit.OutOfRange):
+            audit.receipt(uow_factory, missing, signer, NOW)
     with uow_factory() as uow:
-        bundles = [audit.receipt(uow, index, signer, NOW) for index in range(5)]
-        uow.commit()
         stored = {index: data for index, data, _ in uow.log.leaves()}
     for index, bundle in enumerate(bundles):
         entry = verify_bundle(bundle, verifier)
@@ -478,12 +479,11 @@ def test_no_checkpoint_is_signed_over_rewritten_history(
     rewrite_leaf(engine, 1, b'{"event":"never happened"}')
     assert report(uow_factory, activations("h", 3, start=signed_size)).accepted == 3
 
-    with uow_factory() as uow, pytest.raises(audit.LogInconsistent):
-        audit.sign_checkpoint(uow, signer, NOW)
+    with pytest.raises(audit.LogInconsistent):
+        audit.sign_checkpoint(uow_factory, signer, NOW)
     with uow_factory() as uow:
         assert uow.log.checkpoints() == [before]  # nothing new was signed
-    with uow_factory() as uow:
-        found = audit.verify_store(uow, [signer.verifier()])
+    found = audit.verify_store(uow_factory, [signer.verifier()])
     # Every stored hash agrees with the entries; only the signature catches the rewrite.
     assert found.problems == [
         f"checkpoint {signed_size}: signed root differs from the stored entries' root"
@@ -600,8 +600,7 @@ def cli_verify(store_url: str) -> Any:
 def test_an_untouched_log_verifies(
     signed_log: UnitOfWorkFactory, store_url: str, signer: Any
 ) -> None:
-    with signed_log() as uow:
-        found = audit.verify_store(uow, [signer.verifier()])
+    found = audit.verify_store(signed_log, [signer.verifier()])
     assert found.ok, found.problems
     assert (found.size, found.leaves_checked, found.checkpoints_checked) == (SIZE, SIZE, 2)
     result = cli_verify(store_url)
@@ -616,8 +615,7 @@ def test_tampering_names_the_first_bad_leaf(
     tamper, first_problem = TAMPERING[kind]
     with engine.begin() as connection:
         tamper(connection)
-    with signed_log() as uow:
-        found = audit.verify_store(uow, [signer.verifier()])
+    found = audit.verify_store(signed_log, [signer.verifier()])
     assert not found.ok
     assert found.problems[0].startswith(first_problem), found.problems
 
@@ -629,8 +627,7 @@ def test_tampering_names_the_first_bad_leaf(
 
 def test_a_forged_signature_key_is_not_trusted(signed_log: UnitOfWorkFactory) -> None:
     other = bootstrap.checkpoint_signer(Settings(secret_key="another-secret-entirely-0123456789"))
-    with signed_log() as uow:
-        found = audit.verify_store(uow, [other.verifier()])
+    found = audit.verify_store(signed_log, [other.verifier()])
     assert [p.split(":")[0] for p in found.problems] == ["checkpoint 5", "checkpoint 12"]
 
 
@@ -673,8 +670,7 @@ def test_concurrent_batches_build_one_dense_log(
         for o in result.outcomes:
             assert o.log_index is not None and logged[o.log_index]["event_id"] == o.event_id
     checkpoint(uow_factory, signer)
-    with uow_factory() as uow:
-        found = audit.verify_store(uow, [signer.verifier()])
+    found = audit.verify_store(uow_factory, [signer.verifier()])
     assert found.ok and found.size == 180, found.problems
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
@@ -49,8 +50,10 @@ def test_the_bulk_loaded_tree_is_the_one_appends_build(
         tree.append(bench.entry(index))
     engine = make_engine(store_url)
     try:
+        report = audit.verify_store(
+            partial(SqlUnitOfWork, engine, b"k"), [bench.bench_signer().verifier()]
+        )
         with SqlUnitOfWork(engine, b"k") as uow:
-            report = audit.verify_store(uow, [bench.bench_signer().verifier()])
             checkpoint = uow.log.checkpoint()
             nodes = uow.log.nodes(tree.nodes)
     finally:
@@ -69,7 +72,7 @@ def test_the_append_benchmark_appends(bench: ModuleType, store_url: str) -> None
     try:
         with SqlUnitOfWork(engine, b"k") as uow:
             rows = list(uow.log.leaves())
-            report = audit.verify_store(uow, [])
+        report = audit.verify_store(partial(SqlUnitOfWork, engine, b"k"), [])
     finally:
         engine.dispose()
     assert [(index, data) for index, data, _ in rows] == [(i, bench.entry(i)) for i in range(250)]

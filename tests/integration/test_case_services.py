@@ -40,11 +40,9 @@ def recycled(uow_factory: UnitOfWorkFactory, carriers: tuple[str, str]) -> datet
     """NUMBER held by s1 from day 0, cancelled on day 10, released on day 100 and given
     to s2 on day 120; platforms: bank (banking, bound by s1), chat (social, bound by s1
     and by s2 after the recycling), shop (e-commerce, nothing registered)."""
-    with uow_factory() as uow:
-        access.register_platform(uow, "bank", "Bank", "banking", "high")
-        access.register_platform(uow, "chat", "Chat", "social", "medium")
-        access.register_platform(uow, "shop", "Shop", "e_commerce", "low")
-        uow.commit()
+    access.register_platform(uow_factory, "bank", "Bank", "banking", "high")
+    access.register_platform(uow_factory, "chat", "Chat", "social", "medium")
+    access.register_platform(uow_factory, "shop", "Shop", "e_commerce", "low")
     report(
         uow_factory,
         ("e1", "activated", day(0), "s1"),
@@ -200,9 +198,7 @@ def test_restoring_cancels_cases_opened_during_the_freeze(
 ) -> None:
     from handover.domain.cases import CaseKind, CasePolicy, Requester, open_case
 
-    with uow_factory() as uow:
-        access.register_platform(uow, "bank", "Bank", "banking", "high")
-        uow.commit()
+    access.register_platform(uow_factory, "bank", "Bank", "banking", "high")
     report(uow_factory, ("e1", "activated", day(0), "s1"), ("e2", "cancelled", day(10), None))
     with uow_factory() as uow:
         case, opened = open_case(

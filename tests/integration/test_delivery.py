@@ -102,9 +102,7 @@ class Receiver:
 
 @pytest.fixture
 def platform(uow_factory: UnitOfWorkFactory) -> str:
-    with uow_factory() as uow:
-        access.register_platform(uow, "acme", "Acme", "payment", "high")
-        uow.commit()
+    access.register_platform(uow_factory, "acme", "Acme", "payment", "high")
     return "acme"
 
 

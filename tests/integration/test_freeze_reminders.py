@@ -59,8 +59,8 @@ def remind(uow_factory: UnitOfWorkFactory, days: float) -> int:
 def cancelled(uow_factory: UnitOfWorkFactory, carriers: tuple[str, str]) -> None:
     """s1 held the number since 2025 and cancelled it on 2026-01-10 (reported at once);
     s1 left an e-mail contact, and a lender still has a high-value account of theirs."""
+    access.register_platform(uow_factory, "lender", "Lender", "lending", "high")
     with uow_factory() as uow:
-        access.register_platform(uow, "lender", "Lender", "lending", "high")
         uow.bindings.add([Binding("lender", NUMBER, "a1", at(-100), Tier.HIGH)], at(-100))
         uow.contacts.put(Contact("cm", "s1", Channel.EMAIL, "s1@example.com", "zh-CN", at(-1)))
         uow.commit()
@@ -250,8 +250,8 @@ def test_platform_names_are_read_once_per_pass(
 ) -> None:
     """Two frozen numbers, each with high-value accounts at two platforms: one read."""
     other = "+8613800138001"
+    access.register_platform(uow_factory, "bank", "Bank", "banking", "high")
     with uow_factory() as uow:
-        access.register_platform(uow, "bank", "Bank", "banking", "high")
         uow.bindings.add(
             [
                 Binding("bank", NUMBER, "b1", at(-100), Tier.HIGH),

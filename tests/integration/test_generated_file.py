@@ -37,7 +37,7 @@ generate = _load_generator()
 def _ingest(uow_factory: UnitOfWorkFactory, path: Path) -> dict[str, object]:
     with path.open("rb") as lines:
         ingest = reporting.ingest_file(
-            uow_factory, SqliteReportSorter(), "cm", lines, region="CN", now=NOW
+            uow_factory, SqliteReportSorter, "cm", lines, region="CN", now=NOW
         )
     return ingest.summary()
 

@@ -102,7 +102,7 @@ def clean_run(
         uow.carriers.add(Carrier("cm", "China Mobile", "CN", datetime.now(UTC)))
         uow.commit()
     with csv_file.open("rb") as lines:
-        result = reporting.ingest_file(uow_factory, SqliteReportSorter(), "cm", lines, region="CN")
+        result = reporting.ingest_file(uow_factory, SqliteReportSorter, "cm", lines, region="CN")
     assert result.summary() == {
         "accepted": GOOD_ROWS,
         "duplicates": 0,

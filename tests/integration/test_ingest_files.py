@@ -40,7 +40,7 @@ def ingest(
         data = HEADER.encode() + data
     return reporting.ingest_file(
         uow_factory,
-        SqliteReportSorter(),
+        SqliteReportSorter,
         carrier,
         io.BytesIO(data),  # read as the CLI reads a file: lines end at b"\n"
         filename="events.csv",
@@ -124,9 +124,10 @@ def test_bad_numbers(uow_factory, carriers, engine) -> None:
         GOOD
         + "b1,+86 abc,activated,2024-01-01,s1,\n"
         + "b2,+86123,activated,2024-01-01,s1,\n"
-        + "b3,13812345678,activated,2024-01-01,s1,\n"  # national, and no region given
+        + "b3,13812345678,activated,2024-01-01,s1,\n"  # national, and not a US number
         + "b4,+8610000000000,activated,2024-01-01,s1,\n"
         + "b5,,activated,2024-01-01,s1,\n",
+        region="US",
     )
     assert result.summary() == summary(1, invalid_number=5)
     assert result.rows == 6
@@ -141,7 +142,7 @@ def test_bad_numbers(uow_factory, carriers, engine) -> None:
         details = [r.detail for r in uow.ingests.rejections(result.id, 0, 10)]
         raw = uow.ingests.rejections(result.id, 0, 1)[0].raw
     assert "not a phone number" in details[0] and "too short" in details[1]
-    assert "no region" in details[2]
+    assert "not a valid number for its country" in details[2]
     assert raw == "b1,+86 abc,activated,2024-01-01,s1,"
     stored(uow_factory, result)
     assert [row[0] for row in ledger(engine)["numbers"]] == [N1]
@@ -152,11 +153,24 @@ def test_national_numbers_are_read_in_the_given_region(uow_factory, carriers) ->
         uow_factory,
         "n1,138 1234 5678,activated,2024-01-01,s1,\n"
         "n2,+86 139 1234 5678,activated,2024-01-01,s1,\n",
-        region="CN",
+        region="cn",
     )
     assert result.summary() == summary(2)
     assert state_of(uow_factory, N1) == (State.ACTIVE, "cm", ["n1"])
     assert state_of(uow_factory, N2) == (State.ACTIVE, "cm", ["n2"])
+
+
+def test_national_numbers_are_read_in_the_carriers_country_by_default(
+    uow_factory, carriers
+) -> None:
+    result = ingest(uow_factory, "n1,138 1234 5678,activated,2024-01-01,s1,\n")
+    assert result.summary() == summary(1)
+    assert state_of(uow_factory, N1) == (State.ACTIVE, "cm", ["n1"])
+    batch = reporting.report_events(
+        uow_factory, "cu", [item("n2", "139 1234 5678", "activated", "2024-01-01", "s2")], now=NOW
+    )
+    assert batch.accepted == 1
+    assert state_of(uow_factory, N2) == (State.ACTIVE, "cu", ["n2"])
 
 
 def test_bad_dates(uow_factory, carriers, engine) -> None:
@@ -305,6 +319,8 @@ def test_wrong_carrier_and_ports(uow_factory, carriers, engine) -> None:
 def test_unknown_carrier_stores_nothing(uow_factory, carriers, engine) -> None:
     with pytest.raises(reporting.UnknownCarrier):
         ingest(uow_factory, GOOD, "nobody")
+    with pytest.raises(reporting.UnknownCarrier):  # before the file is read
+        ingest(uow_factory, "no header here\n", "nobody", header=False)
     with uow_factory() as uow:
         assert uow.ingests.recent(None, 10) == []
     assert ledger(engine) == {"numbers": [], "tenures": [], "events": []}

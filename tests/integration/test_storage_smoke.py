@@ -10,7 +10,7 @@ e4,+8613812345678,activated,2021-06-01,s2,
 
 
 def test_a_file_builds_the_number_history(uow_factory, carriers):
-    ingest = reporting.ingest_file(uow_factory, SqliteReportSorter(), "cm", CSV.splitlines(True))
+    ingest = reporting.ingest_file(uow_factory, SqliteReportSorter, "cm", CSV.splitlines(True))
     assert ingest.summary() == {"accepted": 4, "duplicates": 0, "rejected": {}}
     with uow_factory() as uow:
         history = uow.numbers.history("+8613812345678")

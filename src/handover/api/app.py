@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from handover import __version__, bootstrap
-from handover.adapters.storage.engine import make_engine
 from handover.api import (
     carrier,
     cases,
@@ -47,10 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="A clearinghouse for mobile phone numbers that change hands",
         lifespan=lifespan,
     )
-    engine = make_engine(settings.database_url)
+    engine = bootstrap.engine_for(settings)
     app.state.settings = settings
     app.state.engine = engine
     app.state.uow_factory = bootstrap.uow_factory(settings, engine)
+    app.state.report_sorters = bootstrap.report_sorters(settings)
     app.state.tokens = bootstrap.token_issuer(settings)
     app.state.signer = bootstrap.checkpoint_signer(settings)
     app.state.receipt_signer = bootstrap.receipt_signer(settings)

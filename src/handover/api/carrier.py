@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from handover.adapters.staging import SqliteReportSorter
 from handover.api.deps import AppSettings, CarrierReporter, UowFactory
 from handover.api.problems import Problem
 from handover.api.schemas import (
@@ -26,6 +25,7 @@ from handover.config import Settings
 from handover.services import reporting
 from handover.services.access import Principal
 from handover.services.model import Ingest
+from handover.services.ports import ReportSorterFactory
 
 router = APIRouter(prefix="/v1/carrier", tags=["carrier"])
 _CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")
@@ -37,13 +37,8 @@ def _carrier(principal: Principal) -> str:
     return principal.carrier_id
 
 
-def _region(uow_factory: UowFactory, carrier_id: str, region: str | None) -> str:
-    """The region for national numbers; checks the carrier exists even when one is given."""
-    with uow_factory() as uow:
-        carrier = uow.carriers.get(carrier_id)
-    if carrier is None:
-        raise Problem(403, "unknown-carrier", "This client's carrier no longer exists")
-    return region.upper() if region else carrier.country
+def _unknown_carrier() -> Problem:
+    return Problem(403, "unknown-carrier", "This client's carrier no longer exists")
 
 
 @router.post("/events", response_model=EventBatchPublic)
@@ -52,15 +47,16 @@ def report_events(
 ) -> EventBatchPublic:
     """Report up to 10,000 lifecycle events. Each is accepted, a duplicate (same
     `event_id`, same content) or rejected with a reason; rejected events change nothing."""
-    carrier_id = _carrier(principal)
-    region = _region(uow_factory, carrier_id, batch.region)
-    result = reporting.report_events(
-        uow_factory,
-        carrier_id,
-        [event.model_dump() for event in batch.events],
-        region=region,
-        policy=settings.freeze_policy,
-    )
+    try:
+        result = reporting.report_events(
+            uow_factory,
+            _carrier(principal),
+            [event.model_dump() for event in batch.events],
+            region=batch.region,
+            policy=settings.freeze_policy,
+        )
+    except reporting.UnknownCarrier:
+        raise _unknown_carrier() from None
     return EventBatchPublic(
         accepted=result.accepted,
         duplicates=result.duplicates,
@@ -103,7 +99,6 @@ async def upload_file(
         raise Problem(
             415, "unsupported-media-type", "Send the file as text/csv", f"got {content_type!r}"
         )
-    region = await run_in_threadpool(_region, uow_factory, carrier_id, region)
     with tempfile.NamedTemporaryFile(prefix="handover-upload-", dir=settings.spool_dir) as spool:
         async for chunk in request.stream():
             spool.write(chunk)
@@ -111,6 +106,7 @@ async def upload_file(
         ingest = await run_in_threadpool(
             _ingest_spooled,
             uow_factory,
+            request.app.state.report_sorters,
             settings,
             carrier_id,
             spool.name,
@@ -123,17 +119,18 @@ async def upload_file(
 
 def _ingest_spooled(
     uow_factory: UowFactory,
+    sorters: ReportSorterFactory,
     settings: Settings,
     carrier_id: str,
     path: str,
     filename: str | None,
-    region: str,
+    region: str | None,
 ) -> Ingest:
     with open(path, "rb") as lines:
         try:
             return reporting.ingest_file(
                 uow_factory,
-                SqliteReportSorter(settings.spool_dir),
+                sorters,
                 carrier_id,
                 lines,
                 filename=filename,
@@ -141,6 +138,8 @@ def _ingest_spooled(
                 total_bytes=os.path.getsize(path),
                 policy=settings.freeze_policy,
             )
+        except reporting.UnknownCarrier:
+            raise _unknown_carrier() from None
         except reporting.FileRejected as exc:
             raise Problem(422, "unreadable-file", "The file cannot be read", str(exc)) from None
 
@@ -151,8 +150,7 @@ def list_files(
     uow_factory: UowFactory,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> IngestListPublic:
-    with uow_factory() as uow:
-        ingests = uow.ingests.recent(_carrier(principal), limit)
+    ingests = reporting.recent_ingests(uow_factory, _carrier(principal), limit)
     return IngestListPublic(items=[_public(ingest) for ingest in ingests])
 
 
@@ -171,8 +169,7 @@ def get_rejections(
 ) -> RejectionPagePublic:
     """Rejected rows in line order, a page at a time (follow `next_after_line`)."""
     _own_ingest(uow_factory, ingest_id, principal)
-    with uow_factory() as uow:
-        rows = uow.ingests.rejections(ingest_id, after_line, limit)
+    rows = reporting.rejected_rows(uow_factory, ingest_id, after_line, limit)
     return RejectionPagePublic(
         items=[
             RejectionPublic(
@@ -185,8 +182,7 @@ def get_rejections(
 
 
 def _own_ingest(uow_factory: UowFactory, ingest_id: str, principal: Principal) -> Ingest:
-    with uow_factory() as uow:
-        ingest = uow.ingests.get(ingest_id)
+    ingest = reporting.find_ingest(uow_factory, ingest_id)
     if ingest is None or ingest.carrier_id != _carrier(principal):
         raise Problem(404, "not-found", "No such file", f"no ingest {ingest_id!r} for you")
     return ingest

@@ -46,7 +46,14 @@ from handover.domain.dates import instant
 from handover.domain.numbers import parse_number
 from handover.domain.rejections import Rejected
 from handover.services.access import AccessDenied, Principal, TokenIssuer
-from handover.services.check import CheckIndex, CheckResult, InvalidQuestion, check, parse_since
+from handover.services.check import (
+    CheckIndex,
+    CheckResult,
+    InvalidQuestion,
+    carrier_countries,
+    check,
+    parse_since,
+)
 from handover.services.receipts import answer_record, sign_receipt
 
 if TYPE_CHECKING:
@@ -709,9 +716,7 @@ def _camara_answer(
             region = parse_number(number).region
         except Rejected:
             raise _not_found() from None
-        with uow_factory() as uow:
-            countries = {carrier.country for carrier in uow.carriers.all()}
-        if region not in countries:
+        if region not in carrier_countries(uow_factory):
             raise _not_applicable("The service is not available for the provided phone number.")
         raise _not_found()
     return answer.recycled

@@ -14,7 +14,6 @@ from handover.api.deps import UowFactory, require_scope
 from handover.api.problems import Problem
 from handover.services import audit
 from handover.services.access import Principal
-from handover.services.ports import UnitOfWork
 from handover.tlog.verify import b64encode
 
 router = APIRouter(prefix="/log", tags=["audit log"])
@@ -55,11 +54,7 @@ def verifier_key(request: Request) -> PlainTextResponse:
 @router.get("/checkpoint", response_class=PlainTextResponse)
 def checkpoint(uow_factory: UowFactory, request: Request) -> PlainTextResponse:
     """The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)."""
-    with uow_factory() as uow:
-        latest = uow.log.checkpoint()
-        if latest is None:
-            latest = audit.sign_checkpoint(uow, _signer(request), datetime.now(UTC))
-            uow.commit()
+    latest = audit.latest_checkpoint(uow_factory, _signer(request), datetime.now(UTC))
     return PlainTextResponse(latest.note, media_type=_NOTE)
 
 
@@ -69,15 +64,20 @@ def inclusion(
     index: Annotated[int, Query(ge=0)],
     tree_size: Annotated[int | None, Query(ge=1, description="Default: latest checkpoint")] = None,
 ) -> InclusionProofPublic:
-    with uow_factory() as uow:
-        size = tree_size or _checkpoint_size(uow)
-        try:
-            proof = audit.prove_inclusion(uow, index, size)
-        except audit.OutOfRange as exc:
-            raise Problem(422, "out-of-range", "No such entry in that tree", str(exc)) from None
+    try:
+        proof = audit.prove_inclusion(uow_factory, index, tree_size)
+    except audit.NoCheckpoint:
+        raise Problem(
+            409,
+            "no-checkpoint",
+            "No checkpoint covers any entry yet",
+            "Ask for tree_size explicitly or wait for the next checkpoint.",
+        ) from None
+    except audit.OutOfRange as exc:
+        raise Problem(422, "out-of-range", "No such entry in that tree", str(exc)) from None
     return InclusionProofPublic(
         index=index,
-        tree_size=size,
+        tree_size=proof.size,
         leaf_hash=b64encode(proof.leaf_hash),
         proof=[b64encode(node) for node in proof.proof],
     )
@@ -89,11 +89,10 @@ def consistency(
     first: Annotated[int, Query(ge=1)],
     second: Annotated[int, Query(ge=1)],
 ) -> ConsistencyProofPublic:
-    with uow_factory() as uow:
-        try:
-            proof = audit.prove_consistency(uow, first, second)
-        except audit.OutOfRange as exc:
-            raise Problem(422, "out-of-range", "No such tree sizes", str(exc)) from None
+    try:
+        proof = audit.prove_consistency(uow_factory, first, second)
+    except audit.OutOfRange as exc:
+        raise Problem(422, "out-of-range", "No such tree sizes", str(exc)) from None
     return ConsistencyProofPublic(
         first=first, second=second, proof=[b64encode(node) for node in proof]
     )
@@ -102,11 +101,12 @@ def consistency(
 @router.get("/receipts/{index}", response_class=PlainTextResponse)
 def receipt(index: int, uow_factory: UowFactory, request: Request) -> PlainTextResponse:
     """A C2SP tlog-proof bundle for one entry: verifies offline with `python -m handover.tlog`."""
-    with uow_factory() as uow:
-        if not 0 <= index < uow.log.size():
-            raise Problem(404, "not-found", "No such log entry", f"the log has no entry {index}")
-        bundle = audit.receipt(uow, index, _signer(request), datetime.now(UTC))
-        uow.commit()
+    try:
+        bundle = audit.receipt(uow_factory, index, _signer(request), datetime.now(UTC))
+    except audit.OutOfRange:
+        raise Problem(
+            404, "not-found", "No such log entry", f"the log has no entry {index}"
+        ) from None
     return PlainTextResponse(bundle, media_type=_NOTE)
 
 
@@ -118,21 +118,7 @@ def entries(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
 ) -> list[EntryPublic]:
     """Entries in index order (canonical JSON; numbers and subscribers pseudonymised)."""
-    with uow_factory() as uow:
-        size = uow.log.size()  # bounds the query: a huge `start` is no database error
-        rows = list(uow.log.leaves(start, min(start + limit, size))) if start < size else []
+    rows = audit.entries(uow_factory, start, limit)
     return [
         EntryPublic(index=i, leaf_hash=b64encode(h), entry=data.decode()) for i, data, h in rows
     ]
-
-
-def _checkpoint_size(uow: UnitOfWork) -> int:
-    latest = uow.log.checkpoint()
-    if latest is None or latest.size == 0:
-        raise Problem(
-            409,
-            "no-checkpoint",
-            "No checkpoint covers any entry yet",
-            "Ask for tree_size explicitly or wait for the next checkpoint.",
-        )
-    return latest.size

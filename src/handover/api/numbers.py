@@ -26,8 +26,7 @@ def get_number(
 ) -> NumberHistoryPublic:
     """State, tenures and events of a number. A carrier that does not hold it gets 404."""
     try:
-        with uow_factory() as uow:
-            history = number_history(uow, number, principal)
+        history = number_history(uow_factory, number, principal)
     except Rejected as exc:
         raise Problem(422, "invalid-number", "Not a valid E.164 number", exc.detail) from None
     if history is None:

@@ -66,8 +66,7 @@ def token(
         return _oauth_error(401, "invalid_client", "client credentials are missing")
     requested = frozenset(scope.split()) if scope else None
     try:
-        with uow_factory() as uow:
-            principal = authenticate_client(uow, credentials[0], credentials[1], requested)
+        principal = authenticate_client(uow_factory, credentials[0], credentials[1], requested)
     except InvalidClient as exc:
         return _oauth_error(401, "invalid_client", str(exc))
     except InvalidScope as exc:

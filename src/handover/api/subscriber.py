@@ -187,8 +187,7 @@ def sign_out(
 def me(person: SignedIn, uow_factory: UowFactory) -> MePublic:
     """The signed-in number, its tenure, and every number the same person holds or held
     (as its carrier attests through subscriber refs and links)."""
-    with uow_factory() as uow:
-        held = people.numbers_of(uow, person.e164)
+    held = people.my_numbers(uow_factory, person.e164)
     return MePublic(
         number=person.e164,
         state=person.state.value,

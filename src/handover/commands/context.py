@@ -7,8 +7,6 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from handover import bootstrap
-from handover.adapters.storage import migrate
-from handover.adapters.storage.engine import make_engine
 from handover.config import Settings
 from handover.services.ports import UnitOfWorkFactory
 
@@ -29,12 +27,14 @@ def settings() -> Settings:
 
 
 def store(current: Settings, upgrade: bool = True) -> Engine:
-    engine = make_engine(current.database_url)
+    engine = bootstrap.engine_for(current)
     if upgrade:
-        migrate.upgrade(engine)
+        bootstrap.upgrade_store(engine)
     return engine
 
 
-def uow_factory(upgrade: bool = True) -> UnitOfWorkFactory:
+def open_store() -> UnitOfWorkFactory:
+    """The store, migrated to the newest schema, as the services take it: they open its
+    units of work; commands never do."""
     current = settings()
-    return bootstrap.uow_factory(current, store(current, upgrade))
+    return bootstrap.uow_factory(current, store(current))

@@ -84,15 +84,14 @@ class Story:
 def seed_story(open_store: UnitOfWorkFactory, now: datetime | None = None) -> Story:
     """Register the demo's carrier, regulator and platforms and build the story."""
     now = now or datetime.now(UTC)
-    with open_store() as uow:
-        _, carrier = access.register_carrier(uow, CARRIER, "Demo Mobile", "CN")
-        uow.carriers.set_coverage(CARRIER, datetime(2020, 1, 1, tzinfo=UTC))
-        regulator = access.register_client(uow, Role.REGULATOR, "Demo regulator")
-        platforms = {
-            platform_id: access.register_platform(uow, platform_id, name, category, tier)[1]
-            for platform_id, (name, category, tier) in PLATFORMS.items()
-        }
-        uow.commit()
+    _, carrier = access.register_carrier(
+        open_store, CARRIER, "Demo Mobile", "CN", coverage_start=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    regulator = access.register_client(open_store, Role.REGULATOR, "Demo regulator")
+    platforms = {
+        platform_id: access.register_platform(open_store, platform_id, name, category, tier)[1]
+        for platform_id, (name, category, tier) in PLATFORMS.items()
+    }
     items = [
         {"event_id": event_id, "number": number, "event": kind, "occurred_at": day}
         | ({"subscriber": subscriber} if subscriber else {})

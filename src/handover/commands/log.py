@@ -49,11 +49,9 @@ def _read(path: Path) -> str:
 def checkpoint() -> None:
     """Sign a checkpoint of the log as it is now and print it."""
     settings, uow_factory = _context()
-    with uow_factory() as uow:
-        signed = audit.sign_checkpoint(
-            uow, bootstrap.checkpoint_signer(settings), datetime.now(UTC)
-        )
-        uow.commit()
+    signed = audit.sign_checkpoint(
+        uow_factory, bootstrap.checkpoint_signer(settings), datetime.now(UTC)
+    )
     out.print(signed.note, end="", highlight=False)
 
 
@@ -70,8 +68,7 @@ def verify() -> None:
 
     Exits 1 and names the first bad leaf, node or checkpoint when anything was changed."""
     settings, uow_factory = _context()
-    with uow_factory() as uow:
-        report = audit.verify_store(uow, [bootstrap.checkpoint_signer(settings).verifier()])
+    report = audit.verify_store(uow_factory, [bootstrap.checkpoint_signer(settings).verifier()])
     if report.ok:
         out.print(
             f"OK: {report.leaves_checked} entries and {report.checkpoints_checked} "
@@ -117,8 +114,7 @@ def consistency(
         second, _ = open_checkpoint(_read(new), [verifier])
         if first.size > second.size:
             first, second = second, first
-        with uow_factory() as uow:
-            proof = audit.prove_consistency(uow, first.size, second.size) if first.size else []
+        proof = audit.prove_consistency(uow_factory, first.size, second.size) if first.size else []
         if first.size:
             check_consistency(first.size, second.size, proof, first.root_hash, second.root_hash)
     except (TlogError, audit.OutOfRange) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,13 +12,13 @@ from rich.table import Table
 
 from handover import bootstrap
 from handover.adapters.ssf.signing import generate_keys
-from handover.commands.context import fail, settings, uow_factory
+from handover.commands.context import fail, open_store, settings
 from handover.commands.tables import print_table
 from handover.domain.platforms import Category, Tier
 from handover.domain.ssf.streams import StreamError, StreamStatus
 from handover.services import access
 from handover.services.model import ROLE_SCOPES, Role
-from handover.services.ssf import transmitter
+from handover.services.ssf import delivery, transmitter
 
 platform_app = typer.Typer(help="Platforms (tenants) and their credentials.", no_args_is_help=True)
 ssf_app = typer.Typer(
@@ -36,14 +36,12 @@ def platform_add(
     tier: Annotated[Tier, typer.Option(help="Value of its accounts: high, medium, low")],
 ) -> None:
     """Register a platform and create its client credentials (the secret is shown once)."""
-    with uow_factory()() as uow:
-        try:
-            platform, credentials = access.register_platform(
-                uow, platform_id, name, category.value, tier.value
-            )
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-        uow.commit()
+    try:
+        platform, credentials = access.register_platform(
+            open_store(), platform_id, name, category.value, tier.value
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     out.print(f"platform:      {platform.id} ({platform.category}, {platform.tier})")
     out.print(f"client_id:     {credentials.client_id}")
     out.print(f"client_secret: {credentials.client_secret}  (shown once; store it now)")
@@ -53,8 +51,7 @@ def platform_add(
 @platform_app.command("list")
 def platform_list() -> None:
     """Every registered platform."""
-    with uow_factory()() as uow:
-        platforms = uow.platforms.all()
+    platforms = access.list_platforms(open_store())
     table = Table("id", "name", "category", "tier", "registered")
     for platform in platforms:
         table.add_row(
@@ -73,27 +70,7 @@ def ssf_streams(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Streams with their delivery position and retry state."""
-    with uow_factory()() as uow:
-        found = uow.streams.for_platform(platform) if platform else uow.streams.all()
-        last = uow.signals.last_seq()
-        rows = [(stream, uow.streams.position(stream.stream_id)) for stream in found]
-    records = [
-        {
-            "stream_id": stream.stream_id,
-            "platform": stream.platform_id,
-            "method": stream.delivery.method.name.lower(),
-            "status": stream.status.value,
-            "behind": last - position.cursor if position else None,
-            "attempts": position.attempts if position else 0,
-            "next_attempt_at": (
-                position.next_attempt_at.isoformat()
-                if position and position.next_attempt_at
-                else None
-            ),
-            "last_error": position.last_error if position else None,
-        }
-        for stream, position in rows
-    ]
+    records = [_stream_record(state) for state in delivery.delivery_states(open_store(), platform)]
     if as_json:
         out.print_json(json.dumps(records))
         return
@@ -101,6 +78,22 @@ def ssf_streams(
     for record in records:
         table.add_row(*("" if value is None else str(value) for value in record.values()))
     print_table(out, table)
+
+
+def _stream_record(state: delivery.DeliveryState) -> dict[str, Any]:
+    position = state.position
+    return {
+        "stream_id": state.stream.stream_id,
+        "platform": state.stream.platform_id,
+        "method": state.stream.delivery.method.name.lower(),
+        "status": state.stream.status.value,
+        "behind": state.behind,
+        "attempts": position.attempts if position else 0,
+        "next_attempt_at": (
+            position.next_attempt_at.isoformat() if position and position.next_attempt_at else None
+        ),
+        "last_error": position.last_error if position else None,
+    }
 
 
 @ssf_app.command("status")
@@ -115,7 +108,7 @@ def ssf_status(
     (`handover work` delivers it; a poll receiver must poll) before the stream stops."""
     try:
         change = transmitter.operator_set_status(
-            uow_factory(), stream_id, status.value, reason, wait=wait
+            open_store(), stream_id, status.value, reason, wait=wait
         )
     except StreamError as exc:
         raise fail(exc.detail) from None
@@ -134,8 +127,7 @@ def ssf_dead_letters(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """SETs given up on after the retry limit or refused by the receiver."""
-    with uow_factory()() as uow:
-        letters = uow.streams.dead_letters(stream_id)
+    letters = delivery.dead_letters(open_store(), stream_id)
     records = [
         {
             "stream_id": letter.stream_id,
@@ -169,11 +161,10 @@ def ssf_replay(
     seq: Annotated[int | None, typer.Option(help="Only this dead letter (default: all)")] = None,
 ) -> None:
     """Deliver a stream's dead letters again (the next `handover work` round sends them)."""
-    with uow_factory()() as uow:
-        if uow.streams.get(stream_id) is None:
-            raise fail(f"no stream {stream_id!r}")
-        count = uow.streams.request_replay(stream_id, seq, datetime.now(UTC))
-        uow.commit()
+    try:
+        count = delivery.replay_dead_letters(open_store(), stream_id, seq, datetime.now(UTC))
+    except StreamError as exc:
+        raise fail(exc.detail) from None
     if count == 0:
         raise fail("no undelivered dead letters matched")
     out.print(f"{count} dead letter(s) queued for replay on {stream_id}")
@@ -192,13 +183,7 @@ def ssf_keys() -> None:
     signer = bootstrap.set_signer(settings())
     published = signer.jwks()["keys"]
     current = {key.kid for key in signer.current.values()}
-    with uow_factory()() as uow:
-        last = uow.signals.last_seq()
-        outstanding = sum(
-            last - position.cursor
-            for stream in uow.streams.all()
-            if (position := uow.streams.position(stream.stream_id)) is not None
-        )
+    outstanding = sum(state.behind or 0 for state in delivery.delivery_states(open_store()))
     table = Table("kid", "alg", "role")
     for key in published:
         role = "signs" if key["kid"] in current else "published only (retired)"

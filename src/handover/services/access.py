@@ -11,13 +11,13 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from handover.domain.platforms import Platform, new_platform
 from handover.services.model import ROLE_SCOPES, Carrier, Client, Role
-from handover.services.ports import UnitOfWork
+from handover.services.ports import UnitOfWork, UnitOfWorkFactory
 
 _CARRIER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -69,35 +69,68 @@ def hash_secret(secret: str) -> str:
 
 
 def register_carrier(
-    uow: UnitOfWork, carrier_id: str, name: str, country: str
+    uow_factory: UnitOfWorkFactory,
+    carrier_id: str,
+    name: str,
+    country: str,
+    *,
+    coverage_start: datetime | None = None,
 ) -> tuple[Carrier, IssuedCredentials]:
-    """Create a carrier and its first client credentials (the secret is shown once)."""
+    """Create a carrier and its first client credentials (the secret is shown once).
+
+    `coverage_start`: from when its reports are complete (default: from registration)."""
     if not _CARRIER_ID.match(carrier_id):
         raise ValueError("carrier id: 1-64 of a-z, 0-9, '-', '_', starting with a letter or digit")
     country = country.upper()
     if not _COUNTRY.match(country):
         raise ValueError("country: an ISO 3166 alpha-2 code such as CN or US")
-    if uow.carriers.get(carrier_id) is not None:
-        raise AlreadyExists(f"carrier {carrier_id!r} already exists")
-    carrier = Carrier(carrier_id, name, country, datetime.now(UTC))
-    uow.carriers.add(carrier)
-    credentials = register_client(uow, Role.CARRIER, f"{name} reporting", carrier_id=carrier_id)
+    with uow_factory() as uow:
+        if uow.carriers.get(carrier_id) is not None:
+            raise AlreadyExists(f"carrier {carrier_id!r} already exists")
+        carrier = Carrier(carrier_id, name, country, datetime.now(UTC), coverage_start)
+        uow.carriers.add(carrier)
+        credentials = _add_client(uow, Role.CARRIER, f"{name} reporting", carrier_id=carrier_id)
+        uow.commit()
     return carrier, credentials
 
 
-def register_client(
+def set_coverage(
+    uow_factory: UnitOfWorkFactory, carrier_id: str, start: datetime
+) -> Carrier | None:
+    """Set from when a carrier's reports are complete; None when it is not registered."""
+    with uow_factory() as uow:
+        carrier = uow.carriers.get(carrier_id)
+        if carrier is None:
+            return None
+        uow.carriers.set_coverage(carrier_id, start)
+        uow.commit()
+    return replace(carrier, coverage_start=start)
+
+
+def list_carriers(uow_factory: UnitOfWorkFactory) -> list[Carrier]:
+    """Every registered carrier, by id."""
+    with uow_factory() as uow:
+        return uow.carriers.all()
+
+
+def register_client(uow_factory: UnitOfWorkFactory, role: Role, name: str) -> IssuedCredentials:
+    """Create client credentials for a role that belongs to no carrier or platform (the
+    regulator, an operator); the secret is shown once."""
+    with uow_factory() as uow:
+        credentials = _add_client(uow, role, name)
+        uow.commit()
+    return credentials
+
+
+def _add_client(
     uow: UnitOfWork,
     role: Role,
     name: str,
     *,
     carrier_id: str | None = None,
     platform_id: str | None = None,
-    scopes: frozenset[str] | None = None,
 ) -> IssuedCredentials:
-    allowed = ROLE_SCOPES[role]
-    scopes = allowed if scopes is None else scopes
-    if not scopes <= allowed:
-        raise InvalidScope(f"{role} clients may hold only {', '.join(sorted(allowed))}")
+    scopes = ROLE_SCOPES[role]
     if (role is Role.CARRIER) != (carrier_id is not None):
         raise ValueError("carrier clients, and only they, belong to a carrier")
     if (role is Role.PLATFORM) != (platform_id is not None):
@@ -120,10 +153,11 @@ def register_client(
 
 
 def authenticate_client(
-    uow: UnitOfWork, client_id: str, secret: str, requested: frozenset[str] | None
+    uow_factory: UnitOfWorkFactory, client_id: str, secret: str, requested: frozenset[str] | None
 ) -> Principal:
     """Check client credentials and narrow the scopes to those requested (RFC 6749 §3.3)."""
-    client = uow.clients.get(client_id)
+    with uow_factory() as uow:
+        client = uow.clients.get(client_id)
     expected = client.secret_hash if client else hash_secret("")
     if not hmac.compare_digest(expected, hash_secret(secret)) or client is None:
         raise InvalidClient("unknown client or wrong secret")
@@ -134,12 +168,20 @@ def authenticate_client(
 
 
 def register_platform(
-    uow: UnitOfWork, platform_id: str, name: str, category: str, tier: str
+    uow_factory: UnitOfWorkFactory, platform_id: str, name: str, category: str, tier: str
 ) -> tuple[Platform, IssuedCredentials]:
     """Create a platform (a tenant) and its first client credentials (shown once)."""
     platform = new_platform(platform_id, name, category, tier, datetime.now(UTC))
-    if uow.platforms.get(platform_id) is not None:
-        raise AlreadyExists(f"platform {platform_id!r} already exists")
-    uow.platforms.add(platform)
-    credentials = register_client(uow, Role.PLATFORM, name, platform_id=platform_id)
+    with uow_factory() as uow:
+        if uow.platforms.get(platform_id) is not None:
+            raise AlreadyExists(f"platform {platform_id!r} already exists")
+        uow.platforms.add(platform)
+        credentials = _add_client(uow, Role.PLATFORM, name, platform_id=platform_id)
+        uow.commit()
     return platform, credentials
+
+
+def list_platforms(uow_factory: UnitOfWorkFactory) -> list[Platform]:
+    """Every registered platform."""
+    with uow_factory() as uow:
+        return uow.platforms.all()

@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar
 from handover.domain.audit import EntryWriter
 from handover.domain.reports import Outcome
 from handover.services.model import StoredCheckpoint
-from handover.services.ports import UnitOfWork
+from handover.services.ports import UnitOfWork, UnitOfWorkFactory
 from handover.tlog.tree import GetNode, consistency_proof, inclusion_proof, root_hash
 from handover.tlog.verify import (
     Checkpoint,
@@ -52,6 +52,10 @@ class OutOfRange(ValueError):
     pass
 
 
+class NoCheckpoint(LookupError):
+    """No checkpoint covers any entry yet, and the question needs one."""
+
+
 def append_accepted(
     uow: UnitOfWork, carrier_id: str, accepted: Sequence[Outcome], recorded_at: datetime
 ) -> int:
@@ -79,12 +83,33 @@ def _batched(uow: UnitOfWork, compute: Callable[[GetNode], T]) -> T:
     return compute(lambda level, index: nodes[(level, index)])
 
 
-def sign_checkpoint(uow: UnitOfWork, signer: CheckpointSigner, now: datetime) -> StoredCheckpoint:
+def sign_checkpoint(
+    uow_factory: UnitOfWorkFactory, signer: CheckpointSigner, now: datetime
+) -> StoredCheckpoint:
     """Sign the log's current size and root, unless the latest checkpoint already has it.
 
     The new root is checked against the previous checkpoint with a consistency proof first,
-    so Handover never signs two checkpoints that disagree about history.
+    so Handover never signs two checkpoints that disagree about history (`LogInconsistent`).
     """
+    with uow_factory() as uow:
+        checkpoint = _sign(uow, signer, now)
+        uow.commit()
+    return checkpoint
+
+
+def latest_checkpoint(
+    uow_factory: UnitOfWorkFactory, signer: CheckpointSigner, now: datetime
+) -> StoredCheckpoint:
+    """The latest signed checkpoint; the first one is signed when there is none yet."""
+    with uow_factory() as uow:
+        latest = uow.log.checkpoint()
+        if latest is None:
+            latest = _sign(uow, signer, now)
+            uow.commit()
+    return latest
+
+
+def _sign(uow: UnitOfWork, signer: CheckpointSigner, now: datetime) -> StoredCheckpoint:
     size = uow.log.size(lock=True)
     latest = uow.log.checkpoint()
     if latest is not None and latest.size == size:
@@ -110,27 +135,64 @@ class InclusionProof:
     proof: list[bytes]
 
 
-def prove_inclusion(uow: UnitOfWork, index: int, size: int) -> InclusionProof:
+def prove_inclusion(
+    uow_factory: UnitOfWorkFactory, index: int, size: int | None = None
+) -> InclusionProof:
+    """Entry `index` is in the tree of `size` entries (default: the latest checkpoint's).
+
+    `NoCheckpoint` when no size is given and no checkpoint covers an entry yet."""
+    with uow_factory() as uow:
+        if size is None:
+            latest = uow.log.checkpoint()
+            if latest is None or latest.size == 0:
+                raise NoCheckpoint("no checkpoint covers any entry yet")
+            size = latest.size
+        return _inclusion(uow, index, size)
+
+
+def _inclusion(uow: UnitOfWork, index: int, size: int) -> InclusionProof:
     if not 0 <= index < size <= uow.log.size():
         raise OutOfRange(f"need 0 <= index < size <= log size; got index {index}, size {size}")
     leaf, proof = _batched(uow, lambda get: (get(0, index), inclusion_proof(index, size, get)))
     return InclusionProof(index, size, leaf, proof)
 
 
-def prove_consistency(uow: UnitOfWork, first: int, second: int) -> list[bytes]:
+def prove_consistency(uow_factory: UnitOfWorkFactory, first: int, second: int) -> list[bytes]:
+    """The tree of `second` entries extends the tree of `first` (RFC 9162 §2.1.4)."""
+    with uow_factory() as uow:
+        return _consistency(uow, first, second)
+
+
+def _consistency(uow: UnitOfWork, first: int, second: int) -> list[bytes]:
     if not 0 < first <= second <= uow.log.size():
         raise OutOfRange(f"need 0 < first <= second <= log size; got {first}, {second}")
     return _batched(uow, lambda get: consistency_proof(first, second, get))
 
 
-def receipt(uow: UnitOfWork, index: int, signer: CheckpointSigner, now: datetime) -> str:
-    """A C2SP tlog-proof bundle for entry `index`, against a checkpoint that covers it."""
-    checkpoint = uow.log.checkpoint()
-    if checkpoint is None or checkpoint.size <= index:
-        checkpoint = sign_checkpoint(uow, signer, now)
-    proof = prove_inclusion(uow, index, checkpoint.size)
-    entry = next(uow.log.leaves(index, index + 1))[1]
+def receipt(
+    uow_factory: UnitOfWorkFactory, index: int, signer: CheckpointSigner, now: datetime
+) -> str:
+    """A C2SP tlog-proof bundle for entry `index`, against a checkpoint that covers it
+    (signed now when none does yet); `OutOfRange` when the log has no such entry."""
+    with uow_factory() as uow:
+        if not 0 <= index < uow.log.size():
+            raise OutOfRange(f"the log has no entry {index}")
+        checkpoint = uow.log.checkpoint()
+        if checkpoint is None or checkpoint.size <= index:
+            checkpoint = _sign(uow, signer, now)
+        proof = _inclusion(uow, index, checkpoint.size)
+        entry = next(uow.log.leaves(index, index + 1))[1]
+        uow.commit()
     return ProofBundle(index, tuple(proof.proof), checkpoint.note, entry).format()
+
+
+def entries(
+    uow_factory: UnitOfWorkFactory, start: int, limit: int
+) -> list[tuple[int, bytes, bytes]]:
+    """Up to `limit` entries from index `start`: (index, entry, leaf hash) in index order."""
+    with uow_factory() as uow:
+        size = uow.log.size()  # bounds the query: a huge `start` is no database error
+        return list(uow.log.leaves(start, min(start + limit, size))) if start < size else []
 
 
 @dataclass(slots=True)
@@ -148,10 +210,19 @@ class LogReport:
 
 
 def verify_store(
-    uow: UnitOfWork, verifiers: Iterable[Verifier], progress: Callable[[int], None] | None = None
+    uow_factory: UnitOfWorkFactory,
+    verifiers: Iterable[Verifier],
+    progress: Callable[[int], None] | None = None,
 ) -> LogReport:
     """Recompute the whole tree from the stored entries and check every stored hash and
     every signed checkpoint against it. Memory: 32 bytes per leaf and per inner node."""
+    with uow_factory() as uow:
+        return _verify(uow, verifiers, progress)
+
+
+def _verify(
+    uow: UnitOfWork, verifiers: Iterable[Verifier], progress: Callable[[int], None] | None
+) -> LogReport:
     report = LogReport(size=uow.log.size())
     levels = [_recompute_leaves(uow, report, progress)]
     level = 0

@@ -100,6 +100,13 @@ def check_many(
             yield exc
 
 
+def carrier_countries(uow_factory: UnitOfWorkFactory) -> set[str]:
+    """The countries of the registered carriers: where Handover has numbers to answer for
+    (a number never reported there is unknown; elsewhere it is not served)."""
+    with uow_factory() as uow:
+        return {carrier.country for carrier in uow.carriers.all()}
+
+
 class StoreIndex:
     """A `CheckIndex` that reads the store on every lookup (the reference; slow)."""
 

@@ -29,7 +29,7 @@ def holder(uow: UnitOfWork, e164: str, *, in_service: bool = True) -> Holder | N
     return found
 
 
-def refs_of(uow: UnitOfWork, carrier_id: str, subscriber: str) -> set[str]:
+def _refs_of(uow: UnitOfWork, carrier_id: str, subscriber: str) -> set[str]:
     """The subscriber ref and every ref the carrier linked to it, directly or not."""
     return same_person(subscriber, lambda refs: uow.subscriber_links.touching(carrier_id, refs))
 
@@ -41,8 +41,14 @@ def numbers_of(uow: UnitOfWork, e164: str) -> list[HeldNumber]:
     found = holder(uow, e164, in_service=False)
     if found is None:
         return []
-    tenures = uow.numbers.tenures_of(found.carrier, refs_of(uow, found.carrier, found.subscriber))
+    tenures = uow.numbers.tenures_of(found.carrier, _refs_of(uow, found.carrier, found.subscriber))
     return held_numbers(tenures, uow.numbers.current({number for number, _ in tenures}))
+
+
+def my_numbers(uow_factory: UnitOfWorkFactory, e164: str) -> list[HeldNumber]:
+    """Every number the signed-in holder of `e164` holds or held (see `numbers_of`)."""
+    with uow_factory() as uow:
+        return numbers_of(uow, e164)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +72,7 @@ def link_subscribers(
         created = uow.subscriber_links.link(
             carrier_id, [link_pair(ref, other) for other in others], now
         )
-        everyone = refs_of(uow, carrier_id, ref)
+        everyone = _refs_of(uow, carrier_id, ref)
         uow.commit()
     return Linked(ref, sorted(everyone - {ref}), created)
 
@@ -84,7 +90,7 @@ def contact_of(uow: UnitOfWork, carrier_id: str, subscriber: str) -> Contact | N
     own = uow.contacts.get(carrier_id, subscriber)
     if own is not None:
         return own
-    found = [uow.contacts.get(carrier_id, ref) for ref in refs_of(uow, carrier_id, subscriber)]
+    found = [uow.contacts.get(carrier_id, ref) for ref in _refs_of(uow, carrier_id, subscriber)]
     known = [c for c in found if c is not None]
     return max(known, key=lambda c: c.updated_at) if known else None
 

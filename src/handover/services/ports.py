@@ -468,6 +468,12 @@ class ReportSorter(Protocol):
     def close(self) -> None: ...
 
 
+class ReportSorterFactory(Protocol):
+    """A new, empty sorter for each file."""
+
+    def __call__(self) -> ReportSorter: ...
+
+
 class SetSigner(Protocol):
     """Signs SETs (compact JWS, `typ: secevent+jwt`) with the current key for an algorithm."""
 

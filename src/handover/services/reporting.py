@@ -35,6 +35,7 @@ from handover.services.model import Ingest, IngestStatus, Rejection
 from handover.services.ports import (
     ConcurrentUpdate,
     ReportSorter,
+    ReportSorterFactory,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -52,7 +53,7 @@ Progress = Callable[[str, int, int | None], None]
 
 
 class UnknownCarrier(LookupError):
-    pass
+    """The reporting carrier is not registered (its client outlived it)."""
 
 
 class FileRejected(ValueError):
@@ -80,10 +81,13 @@ def report_events(
     policy: FreezePolicy | None = None,
     now: datetime | None = None,
 ) -> BatchResult:
-    """Apply one API batch in one transaction; `line` in each outcome is the item index."""
+    """Apply one API batch in one transaction; `line` in each outcome is the item index.
+
+    National numbers are read in `region`, by default the carrier's country."""
     if len(items) > MAX_BATCH:
         raise BatchTooLarge(f"a batch holds at most {MAX_BATCH} events, got {len(items)}")
     now = now or datetime.now(UTC)
+    region = _region(uow_factory, carrier_id, region)
     outcomes: list[Outcome] = []
     reports: list[CarrierReport] = []
     for index, item in enumerate(items):
@@ -95,7 +99,6 @@ def report_events(
     for attempt in range(1, CONCURRENCY_ATTEMPTS + 1):
         try:
             with uow_factory() as uow:
-                _require_carrier(uow, carrier_id)
                 applied = _apply_chunk(
                     uow, carrier_id, None, reports, policy or FreezePolicy(), now
                 )
@@ -112,7 +115,7 @@ def report_events(
 
 def ingest_file(
     uow_factory: UnitOfWorkFactory,
-    sorter: ReportSorter,
+    sorters: ReportSorterFactory,
     carrier_id: str,
     lines: Iterable[bytes],
     *,
@@ -126,8 +129,12 @@ def ingest_file(
 ) -> Ingest:
     """Stream a carrier's CSV file into the ledger and keep its summary and rejections.
 
-    The sorter is closed (and its spill file removed) on every path, refused files too.
+    National numbers are read in `region`, by default the carrier's country. The file's
+    reports are sorted by a new sorter from `sorters`, closed (and its spill file removed)
+    on every path, refused files too. `UnknownCarrier` before anything is read.
     """
+    region = _region(uow_factory, carrier_id, region)
+    sorter = sorters()
     try:
         return _ingest(
             uow_factory,
@@ -146,6 +153,16 @@ def ingest_file(
         sorter.close()
 
 
+def _region(uow_factory: UnitOfWorkFactory, carrier_id: str, region: str | None) -> str:
+    """The region national numbers are read in: the one given, else the carrier's country.
+    The carrier must be registered either way (`UnknownCarrier`)."""
+    with uow_factory() as uow:
+        carrier = uow.carriers.get(carrier_id)
+    if carrier is None:
+        raise UnknownCarrier(f"carrier {carrier_id!r} is not registered")
+    return region.upper() if region else carrier.country
+
+
 def _ingest(
     uow_factory: UnitOfWorkFactory,
     sorter: ReportSorter,
@@ -162,7 +179,6 @@ def _ingest(
     rows = iter(lines)
     header = _read_header(rows)
     with uow_factory() as uow:
-        _require_carrier(uow, carrier_id)
         ingest = Ingest(str(uuid.uuid4()), carrier_id, source, filename, received_at=now)
         uow.ingests.add(ingest)
         uow.commit()
@@ -184,9 +200,26 @@ def _ingest(
     return ingest
 
 
-def _require_carrier(uow: UnitOfWork, carrier_id: str) -> None:
-    if uow.carriers.get(carrier_id) is None:
-        raise UnknownCarrier(f"carrier {carrier_id!r} is not registered")
+def recent_ingests(
+    uow_factory: UnitOfWorkFactory, carrier_id: str | None, limit: int
+) -> list[Ingest]:
+    """The newest ingests with their summaries: one carrier's, or everyone's (`None`)."""
+    with uow_factory() as uow:
+        return uow.ingests.recent(carrier_id, limit)
+
+
+def find_ingest(uow_factory: UnitOfWorkFactory, ingest_id: str) -> Ingest | None:
+    """One ingest with its summary; None when there is no such ingest."""
+    with uow_factory() as uow:
+        return uow.ingests.get(ingest_id)
+
+
+def rejected_rows(
+    uow_factory: UnitOfWorkFactory, ingest_id: str, after_line: int, limit: int
+) -> list[Rejection]:
+    """An ingest's rejected rows after line `after_line`, in line order, `limit` at most."""
+    with uow_factory() as uow:
+        return uow.ingests.rejections(ingest_id, after_line, limit)
 
 
 def _read_header(rows: Iterator[bytes]) -> tuple[list[str], int]:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from handover.domain.ssf.events import ALWAYS_DELIVERED, Signal, seq_of, set_claims, set_id
 from handover.domain.ssf.streams import DeliveryMethod, Stream, StreamError, StreamStatus
-from handover.services.model import DeadLetter
+from handover.services.model import DeadLetter, StreamPosition
 from handover.services.ports import PushResult, SetSender, SetSigner, UnitOfWorkFactory
 
 MAX_POLL_EVENTS = 1_000
@@ -393,3 +393,52 @@ def _walk(
         elif not settled:
             pending.append(signal)
     return cursor, pending
+
+
+# What operators see and do (`handover ssf ...`)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """A stream and where its delivery stands."""
+
+    stream: Stream
+    #: Its cursor and retry state (None for a stream without one).
+    position: StreamPosition | None
+    #: Signals in the outbox past its cursor (None without a position).
+    behind: int | None
+
+
+def delivery_states(
+    uow_factory: UnitOfWorkFactory, platform_id: str | None = None
+) -> list[DeliveryState]:
+    """Every stream, or one platform's, with its delivery position and retry state."""
+    with uow_factory() as uow:
+        streams = uow.streams.for_platform(platform_id) if platform_id else uow.streams.all()
+        last = uow.signals.last_seq()
+        states = []
+        for stream in streams:
+            position = uow.streams.position(stream.stream_id)
+            behind = last - position.cursor if position else None
+            states.append(DeliveryState(stream, position, behind))
+    return states
+
+
+def dead_letters(uow_factory: UnitOfWorkFactory, stream_id: str | None = None) -> list[DeadLetter]:
+    """SETs given up on (after the retry limit, or refused as malformed), of every stream
+    or of one."""
+    with uow_factory() as uow:
+        return uow.streams.dead_letters(stream_id)
+
+
+def replay_dead_letters(
+    uow_factory: UnitOfWorkFactory, stream_id: str, seq: int | None, now: datetime
+) -> int:
+    """Deliver a stream's undelivered dead letters again (only `seq` when given) from the
+    next push round on; how many were queued. `StreamError` 404 for an unknown stream."""
+    with uow_factory() as uow:
+        if uow.streams.get(stream_id) is None:
+            raise StreamError(404, f"no stream {stream_id!r}")
+        count = uow.streams.request_replay(stream_id, seq, now)
+        uow.commit()
+    return count
