@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from handover.domain.rejections import Reason, Rejected
+from handover.domain.rejections import Reason, Rejected, quoted
 
 #: Reports dated this far past the receiving clock are accepted (carrier clock skew).
 CLOCK_SKEW = timedelta(minutes=5)
@@ -26,11 +26,11 @@ def parse_occurred_at(text: str, now: datetime) -> datetime:
         # An offset at either end of the calendar (year 1 or 9999) overflows in UTC.
         parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError):
-        raise Rejected(Reason.INVALID_DATE, f"{text!r} is not an ISO 8601 date") from None
+        raise Rejected(Reason.INVALID_DATE, f"{quoted(text)} is not an ISO 8601 date") from None
     if parsed < _EARLIEST:
-        raise Rejected(Reason.INVALID_DATE, f"{text!r} is before {_EARLIEST.year}")
+        raise Rejected(Reason.INVALID_DATE, f"{quoted(text)} is before {_EARLIEST.year}")
     if parsed > now + CLOCK_SKEW:
-        raise Rejected(Reason.FUTURE_DATE, f"{text!r} is in the future")
+        raise Rejected(Reason.FUTURE_DATE, f"{quoted(text)} is in the future")
     return parsed
 
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
-from handover.domain.rejections import Reason, Rejected
+from handover.domain.rejections import Reason, Rejected, quoted
 
 _PARSE_ERRORS = {
     NumberParseException.INVALID_COUNTRY_CODE: "unknown country calling code",
@@ -52,19 +52,19 @@ def _parse(text: str, region: str | None) -> PhoneNumber:
         raise Rejected(Reason.INVALID_NUMBER, "empty number")
     if not text.startswith("+") and region is None:
         raise Rejected(
-            Reason.INVALID_NUMBER, f"{text!r} is not in E.164 (+...) and no region was given"
+            Reason.INVALID_NUMBER, f"{quoted(text)} is not in E.164 (+...) and no region was given"
         )
     try:
         parsed = phonenumbers.parse(text, region)
     except NumberParseException as exc:
         detail = _PARSE_ERRORS.get(exc.error_type, str(exc))
-        raise Rejected(Reason.INVALID_NUMBER, f"{text!r}: {detail}") from None
+        raise Rejected(Reason.INVALID_NUMBER, f"{quoted(text)}: {detail}") from None
     possibility = phonenumbers.is_possible_number_with_reason(parsed)
     if possibility not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
         detail = _POSSIBILITY_ERRORS.get(possibility, "not a possible number")
-        raise Rejected(Reason.INVALID_NUMBER, f"{text!r}: {detail}")
+        raise Rejected(Reason.INVALID_NUMBER, f"{quoted(text)}: {detail}")
     if not phonenumbers.is_valid_number(parsed):
-        raise Rejected(Reason.INVALID_NUMBER, f"{text!r}: not a valid number for its country")
+        raise Rejected(Reason.INVALID_NUMBER, f"{quoted(text)}: not a valid number for its country")
     found_region = phonenumbers.region_code_for_number(parsed) or "001"
     e164 = phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
     return PhoneNumber(e164=e164, region=found_region)

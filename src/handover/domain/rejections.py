@@ -29,9 +29,16 @@ class Reason(StrEnum):
     DUPLICATE_EVENT_ID_CONFLICT = "duplicate_event_id_conflict"
 
 
-#: The longest `Rejected.detail` kept: a detail quotes the faulty value, and a file of
-#: long bad values must not store (and hand back) every one of them whole.
-MAX_DETAIL = 300
+#: The longest `Rejected.detail` kept, whatever it quotes: a file of long bad values must
+#: not store (and hand back) every one of them whole.
+MAX_DETAIL = 1000
+#: How much of a faulty value a detail quotes (`quoted`).
+QUOTED = 80
+
+
+def quoted(value: str) -> str:
+    """`value` as a detail quotes it: repr, cut to `QUOTED` characters."""
+    return repr(value if len(value) <= QUOTED else value[: QUOTED - 1] + "…")
 
 
 class Rejected(Exception):

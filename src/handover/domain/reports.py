@@ -17,7 +17,7 @@ from handover.domain.freeze import FreezeRecord, release_hold
 from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import EventKind, LifecycleReport, Number, NumberEvent, State
 from handover.domain.numbers import PhoneNumber, parse_number
-from handover.domain.rejections import Reason, Rejected
+from handover.domain.rejections import Reason, Rejected, quoted
 
 COLUMNS = ("event_id", "number", "event", "occurred_at", "subscriber", "to_carrier")
 MAX_EVENT_ID = 128
@@ -127,7 +127,7 @@ def parse_report(
     kind = _EVENT_KINDS.get(raw_kind)
     if kind is None:
         raise Rejected(
-            Reason.UNKNOWN_EVENT, f"{raw_kind!r} is not one of {', '.join(_EVENT_KINDS)}"
+            Reason.UNKNOWN_EVENT, f"{quoted(raw_kind)} is not one of {', '.join(_EVENT_KINDS)}"
         )
     occurred_at = parse_occurred_at(fields.get("occurred_at") or "", now)
     subscriber = _ref(fields.get("subscriber"), "subscriber")
@@ -208,7 +208,8 @@ def _decide_one(
         )
         return Outcome.rejected(report.line, report.event_id, conflict)
     if report.kind is EventKind.PORTED and report.to_carrier not in known_carriers:
-        unknown = Rejected(Reason.UNKNOWN_CARRIER, f"carrier {report.to_carrier!r} is unknown")
+        named = quoted(report.to_carrier or "")
+        unknown = Rejected(Reason.UNKNOWN_CARRIER, f"carrier {named} is unknown")
         return Outcome.rejected(report.line, report.event_id, unknown)
     e164 = report.number.e164
     number = numbers.get(e164)
