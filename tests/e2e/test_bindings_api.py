@@ -150,17 +150,33 @@ def test_pages_and_the_number_filter(
     put(http, headers, binding(number="+8613900139000"))
     seen, cursor = [], None
     while True:
-        query: dict[str, Any] = {"limit": 2, "number": "13800138000"}
+        query: dict[str, Any] = {"limit": 2, "number": "+8613800138000"}
         query |= {"cursor": cursor} if cursor else {}
-        response = http.get(URL, params={**query, "number": "+8613800138000"}, headers=headers)
+        response = http.get(URL, params=query, headers=headers)
         page = response.json()
         seen += [item["account_ref"] for item in page["items"]]
         cursor = page["next"]
         if cursor is None:
             break
-    assert seen == [f"acct-{i:02d}" for i in range(5)]
+    assert seen == [f"acct-{i:02d}" for i in range(5)], "only that number, in pages of 2"
     bad = http.get(URL, params={"cursor": "%%%"}, headers=headers)
     assert bad.status_code == 422
+
+
+def test_the_number_filter_wants_e164_not_the_national_format(
+    http: TestClient, platforms: dict[str, Client], as_client: Headers
+) -> None:
+    """A platform has no country, so a national number cannot be read: the filter refuses
+    it (422, saying why) rather than listing nothing or everything."""
+    headers = as_client(platforms["lender"])
+    put(http, headers, binding(), binding(number="+8613900139000"))
+    assert [i["number"] for i in listed(http, headers, number="+86 138 0013 8000")] == [
+        "+8613800138000"
+    ]
+    national = http.get(URL, params={"number": "13800138000"}, headers=headers)
+    assert national.status_code == 422, national.text
+    assert national.headers["content-type"].startswith("application/problem+json")
+    assert "no region was given" in national.json()["errors"][0]["detail"]
 
 
 def test_only_platform_clients_with_the_scope_may_use_the_registry(

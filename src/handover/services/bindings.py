@@ -115,7 +115,10 @@ def list_bindings(
     limit: int,
 ) -> tuple[list[Binding], str | None]:
     """One page of the platform's own bindings and the cursor of the next (None at the end)."""
-    e164 = parse_key({"number": number, "account_ref": "-"}, 0).e164 if number else None
+    try:
+        e164 = parse_key({"number": number, "account_ref": "-"}, 0).e164 if number else None
+    except InvalidBinding as fault:
+        raise InvalidBindings([InvalidBinding(0, f"number: {fault.detail}")]) from None
     after = _decode(cursor) if cursor else None
     limit = max(1, min(limit, MAX_PAGE))
     with uow_factory() as uow:
