@@ -487,6 +487,21 @@ def report(session: DocSession, carrier: str, *events: tuple[str, ...]) -> Any:
     return answer
 
 
+def recycle(session: DocSession, number: str, *dates: str) -> None:
+    """cmcc activates `number` for `first`, cancels and releases it, then activates it for
+    `second`, on the four dates."""
+    events = ("activated", "cancelled", "released", "activated")
+    holders = ("first", None, None, "second")
+    report(
+        session,
+        "cmcc",
+        *[
+            (f"{number}-{n}", number, kind, date, *([holder] if holder else []))
+            for n, (kind, date, holder) in enumerate(zip(events, dates, holders, strict=True))
+        ],
+    )
+
+
 def add_carrier(session: DocSession, carrier: str, name: str, country: str = "CN") -> None:
     if carrier not in session.clients:
         output = session.cli_ok("carrier", "add", carrier, "--name", name, "--country", country)
@@ -682,14 +697,7 @@ def activation_notice(session: DocSession) -> Any:
     """+8613800138000, recycled in 2022; Quick Loans still lists an account from 2020."""
     number = "+8613800138000"
     add_carrier(session, "cmcc", "China Mobile")
-    report(
-        session,
-        "cmcc",
-        ("a", number, "activated", "2019-01-10", "first"),
-        ("c", number, "cancelled", "2022-02-10"),
-        ("r", number, "released", "2022-06-10"),
-        ("b", number, "activated", "2022-07-01", "second"),
-    )
+    recycle(session, number, "2019-01-10", "2022-02-10", "2022-06-10", "2022-07-01")
     add_platform(session, "lender", "Quick Loans", "lending", "high")
     bound = {
         "number": number,
@@ -711,17 +719,10 @@ CASE_OPENED = "urn:handover:secevent:case-opened"
 
 
 def recycled_number(session: DocSession) -> None:
-    """+8613912345678: alice's from 2021, cancelled 2024-02-25, released 2024-06-01,
-    bob's since 2024-09-21 (cmcc's reports cover from 2020)."""
+    """+8613912345678: held from 2021, cancelled 2024-02-25, released 2024-06-01, someone
+    else's since 2024-09-21 (cmcc's reports cover from 2020)."""
     add_carrier(session, "cmcc", "China Mobile")
-    report(
-        session,
-        "cmcc",
-        ("alice-1", RECYCLED, "activated", "2021-03-01", "alice"),
-        ("alice-2", RECYCLED, "cancelled", "2024-02-25"),
-        ("alice-3", RECYCLED, "released", "2024-06-01"),
-        ("bob-1", RECYCLED, "activated", "2024-09-21", "bob"),
-    )
+    recycle(session, RECYCLED, "2021-03-01", "2024-02-25", "2024-06-01", "2024-09-21")
 
 
 def sets_of(session: DocSession, platform: str) -> list[dict[str, Any]]:
@@ -740,7 +741,8 @@ def sets_of(session: DocSession, platform: str) -> list[dict[str, Any]]:
 
 
 def case_opened_event(session: DocSession) -> Any:
-    """Bob renews; Demo Bank, which lists alice's account from 2021, gets its case."""
+    """The new holder renews; Demo Bank, which lists the previous holder's account from 2021,
+    gets its case."""
     recycled_number(session)
     add_platform(session, "bank", "Demo Bank", "banking", "high")
     session.call(
@@ -751,13 +753,15 @@ def case_opened_event(session: DocSession) -> Any:
     )
     bound = {
         "number": RECYCLED,
-        "account_ref": "bank-alice",
+        "account_ref": "bank-first",
         "bound_since": "2021-04-10",
         "tier": "high",
     }
     session.call("PUT", "/v1/platform/bindings", "bank", json={"bindings": [bound]})
-    bob = sign_in(session, RECYCLED)
-    answer = session.http.post("/v1/subscriber/renewals", headers=bob, json={"platforms": ["bank"]})
+    holder = sign_in(session, RECYCLED)
+    answer = session.http.post(
+        "/v1/subscriber/renewals", headers=holder, json={"platforms": ["bank"]}
+    )
     assert answer.status_code == 201, answer.text
     [event] = [claims for claims in sets_of(session, "bank") if CASE_OPENED in claims["events"]]
     assert event["sub_id"] == {"format": "phone_number", "phone_number": RECYCLED}
@@ -771,12 +775,12 @@ SOURCES.update(case_opened_event=case_opened_event)
 
 
 def certificate_files(session: DocSession) -> None:
-    """jwks.json, and bob's certificate in certificate.txt; the same claims expired a year
-    ago, signed by the same key (expired.txt); a platform's check receipt (receipt.txt);
-    the certificate with its payload edited (forged.txt)."""
+    """jwks.json; the new holder's certificate (certificate.txt); the same claims expired a
+    year ago, signed by the same key (expired.txt); a platform's check receipt
+    (receipt.txt); the certificate with its payload edited (forged.txt)."""
     recycled_number(session)
-    bob = sign_in(session, RECYCLED)
-    issued = session.http.post("/v1/subscriber/certificates", headers=bob)
+    holder = sign_in(session, RECYCLED)
+    issued = session.http.post("/v1/subscriber/certificates", headers=holder)
     assert issued.status_code in (200, 201), issued.text
     token, claims = issued.json()["token"], issued.json()["claims"]
     year = 365 * 24 * 3600
@@ -949,14 +953,7 @@ def poll_receiver(session: DocSession, code: str) -> None:
         assert not failures, failures
         add_carrier(session, "cmcc", "China Mobile")
         number = "+8613512345678"
-        report(
-            session,
-            "cmcc",
-            ("r-1", number, "activated", "2021-01-01", "first"),
-            ("r-2", number, "cancelled", "2023-01-01"),
-            ("r-3", number, "released", "2023-06-01"),
-            ("r-4", number, "activated", "2024-01-01", "second"),
-        )
+        recycle(session, number, "2021-01-01", "2023-01-01", "2023-06-01", "2024-01-01")
         _wait_for(
             lambda: f"{IDENTIFIER_RECYCLED} {number}" in printed or failures,
             "the receiver to print the recycled number's SET",
