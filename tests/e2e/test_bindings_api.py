@@ -51,8 +51,8 @@ def test_registering_is_idempotent_and_updates_what_changed(
     http: TestClient, platforms: dict[str, Client], as_client: Headers
 ) -> None:
     headers = as_client(platforms["lender"])
-    batch = [binding(), binding(ref="acct-2", tier="low"), binding("13900139000", "acct-3")]
-    response = put(http, headers, *batch[:2], {**batch[2], "number": "+8613900139000"})
+    batch = [binding(), binding(ref="acct-2", tier="low"), binding("+8613900139000", "acct-3")]
+    response = put(http, headers, *batch)
     assert response.json() == {"created": 3, "updated": 0, "unchanged": 0}
     again = put(http, headers, binding(), binding(ref="acct-2", tier="medium"))
     assert again.json() == {"created": 0, "updated": 1, "unchanged": 1}
@@ -76,14 +76,20 @@ def test_one_bad_item_refuses_the_whole_batch_and_says_which(
         binding(number="+86123"),
         binding(ref="acct-2", bound_since="2999-01-01"),
         binding(ref="acct-3", tier="platinum"),
-        binding(),
+        binding(),  # repeats item 0
         {**binding(ref="acct-4"), "name": "Zhang San"},
+        binding(number="13800138000", ref="acct-5"),  # national: a platform has no region
+        binding(ref="acct-3"),  # repeats item 3, though item 3 itself is faulty
     )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
-    errors = {fault["index"]: fault["detail"] for fault in response.json()["errors"]}
-    assert set(errors) == {1, 2, 3, 5}
+    body = response.json()
+    errors = {fault["index"]: fault["detail"] for fault in body["errors"]}
+    assert list(errors) == [1, 2, 3, 4, 5, 6, 7], "every faulty item, in batch order"
     assert "future" in errors[2] and "tier" in errors[3] and "unknown fields" in errors[5]
+    assert "came earlier" in errors[4] and "came earlier" in errors[7]
+    assert "no region" in errors[6]
+    assert body["detail"] == "7 item(s) cannot be used"
     assert listed(http, headers) == [], "nothing was written"
     twice = put(http, headers, binding(), binding())
     assert twice.status_code == 422 and twice.json()["errors"][0]["index"] == 1
@@ -122,17 +128,33 @@ def test_pages_and_the_number_filter(
     put(http, headers, binding(number="+8613900139000"))
     seen, cursor = [], None
     while True:
-        query: dict[str, Any] = {"limit": 2, "number": "13800138000"}
+        query: dict[str, Any] = {"limit": 2, "number": "+8613800138000"}
         query |= {"cursor": cursor} if cursor else {}
-        response = http.get(URL, params={**query, "number": "+8613800138000"}, headers=headers)
+        response = http.get(URL, params=query, headers=headers)
         page = response.json()
         seen += [item["account_ref"] for item in page["items"]]
         cursor = page["next"]
         if cursor is None:
             break
-    assert seen == [f"acct-{i:02d}" for i in range(5)]
+    assert seen == [f"acct-{i:02d}" for i in range(5)], "only that number, in pages of 2"
     bad = http.get(URL, params={"cursor": "%%%"}, headers=headers)
     assert bad.status_code == 422
+
+
+def test_the_number_filter_wants_e164_not_the_national_format(
+    http: TestClient, platforms: dict[str, Client], as_client: Headers
+) -> None:
+    """A platform has no country, so a national number cannot be read: the filter refuses
+    it (422, saying why) rather than listing nothing or everything."""
+    headers = as_client(platforms["lender"])
+    put(http, headers, binding(), binding(number="+8613900139000"))
+    assert [i["number"] for i in listed(http, headers, number="+86 138 0013 8000")] == [
+        "+8613800138000"
+    ]
+    national = http.get(URL, params={"number": "13800138000"}, headers=headers)
+    assert national.status_code == 422, national.text
+    assert national.headers["content-type"].startswith("application/problem+json")
+    assert "no region was given" in national.json()["errors"][0]["detail"]
 
 
 def test_only_platform_clients_with_the_scope_may_use_the_registry(

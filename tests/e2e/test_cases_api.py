@@ -1,5 +1,5 @@
 """Renewal cases over HTTP, on both stores: the new owner, the platforms, the regulator and
-the previous owner, each through its own routes and credentials (issue 5 items 4, 6, 8).
+the previous owner, each through its own routes and credentials (docs/cases.md).
 
 The world is built the way production builds it: the carrier reports lifecycle events
 (`POST /v1/carrier/events`) and links subscriber refs, platforms register bindings
@@ -605,7 +605,7 @@ def test_a_checklist_case_the_person_may_not_open_is_refused(
         assert world.get("/v1/platform/cases", world.platform[platform])["items"] == []
 
 
-# -- authorization boundaries (issue 5 item 8) -------------------------------------------
+# -- authorization boundaries ------------------------------------------------------------
 
 
 def test_the_new_owner_never_sees_the_previous_owners_accounts_or_cases(

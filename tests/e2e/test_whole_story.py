@@ -1,4 +1,4 @@
-"""The whole story of issue 5 (item 9) as one test over HTTP, on SQLite and PostgreSQL.
+"""The whole renewal story (docs/cases.md) as one test over HTTP, on SQLite and PostgreSQL.
 
 s1 holds OLD and NEW, leaves five platforms bound to OLD (two `high`), cancels OLD, is
 reminded through the contact they left, and the release is held until the high bindings

@@ -1,4 +1,4 @@
-"""Cases, renewals and the previous owner's checklist as pure domain rules (DESIGN.md §3).
+"""Cases, renewals and the previous owner's checklist as pure domain rules (docs/cases.md).
 
 Every kind's outcomes and refusals, deadlines per category, escalation and cancelling,
 the renewal boundary (strictly before the tenure), readiness, and what a case tells the
@@ -65,7 +65,7 @@ KEY = b"unit-log-key"
 HOUR = timedelta(hours=1)
 K, Out = CaseKind, CaseOutcome
 
-#: What each kind may end in (DESIGN.md §3, issue 5), written out rather than read back.
+#: What each kind may end in (docs/cases.md), written out rather than read back.
 EXPECTED_OUTCOMES = {
     K.UNBIND: {Out.NO_ACCOUNT, Out.UNBOUND, Out.FROZEN, Out.REJECTED},
     K.MIGRATE: {Out.NO_ACCOUNT, Out.MIGRATED, Out.UNBOUND, Out.REJECTED},

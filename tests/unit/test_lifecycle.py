@@ -1,4 +1,4 @@
-"""The number lifecycle state machine (DESIGN.md §3): every row, every refusal, properties."""
+"""The number lifecycle state machine (docs/design.md): every row, every refusal, properties."""
 
 from __future__ import annotations
 
@@ -373,7 +373,7 @@ class Model:
     activations: int = 0
 
     def expect_accept(self, number: Number, r: LifecycleReport) -> bool:
-        """An independent reading of the lifecycle table (DESIGN.md §3)."""
+        """An independent reading of the lifecycle table (docs/design.md)."""
         if number.carrier is not None and r.carrier != number.carrier:
             return False
         if number.last_event_at is not None and r.occurred_at < number.last_event_at:

@@ -1,4 +1,4 @@
-"""Bindings: a platform's account tied to a number (DESIGN.md §3).
+"""Bindings: a platform's account tied to a number (docs/bindings.md).
 
 Platforms register them so that a renewal knows whom to ask, and a previous owner sees
 what is still bound. Handover keeps no account data beyond the platform's opaque ref.

@@ -1,13 +1,15 @@
 """The binding registry: platforms say which accounts are bound to which numbers.
 
-A batch is all or nothing: one bad item refuses the batch with every item's fault, and
-nothing is written. Registering the same batch again changes nothing (idempotent).
+A batch is all or nothing: one bad item refuses the batch, which names every faulty item
+with its fault, and nothing is written. Registering the same batch again changes nothing
+(idempotent).
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,30 +52,34 @@ def _batch(items: Any) -> Sequence[Any]:
     return items
 
 
-def _once(keys: list[BindingKey]) -> list[InvalidBinding]:
+def _parse_batch(items: Any, platform_id: str, now: datetime) -> list[Binding]:
+    """Every item as a binding, or `InvalidBindings` naming every faulty item (one fault
+    each, in batch order): a bad field, or a number and account_ref an earlier item has."""
+    parsed: list[Binding] = []
+    faults: list[InvalidBinding] = []
     seen: set[BindingKey] = set()
-    faults = []
-    for index, key in enumerate(keys):
-        if key in seen:
+    for index, item in enumerate(_batch(items)):
+        try:
+            binding = parse_binding(item, index, platform_id, now)
+        except InvalidBinding as fault:
+            faults.append(fault)
+            with suppress(InvalidBinding):  # its key still makes a later repeat a fault
+                seen.add(parse_key(item, index))
+            continue
+        if binding.key in seen:
             faults.append(InvalidBinding(index, "this number and account_ref came earlier"))
-        seen.add(key)
-    return faults
+        seen.add(binding.key)
+        parsed.append(binding)
+    if faults:
+        raise InvalidBindings(faults)
+    return parsed
 
 
 def register_bindings(
     uow_factory: UnitOfWorkFactory, platform_id: str, items: Any, now: datetime | None = None
 ) -> Registered:
     moment = now or datetime.now(UTC)
-    parsed: list[Binding] = []
-    faults: list[InvalidBinding] = []
-    for index, item in enumerate(_batch(items)):
-        try:
-            parsed.append(parse_binding(item, index, platform_id, moment))
-        except InvalidBinding as fault:
-            faults.append(fault)
-    faults += [] if faults else _once([binding.key for binding in parsed])
-    if faults:
-        raise InvalidBindings(faults)
+    parsed = _parse_batch(items, platform_id, moment)
     with uow_factory() as uow:
         known = uow.bindings.get(platform_id, [binding.key for binding in parsed])
         new = [binding for binding in parsed if binding.key not in known]
@@ -109,7 +115,10 @@ def list_bindings(
     limit: int,
 ) -> tuple[list[Binding], str | None]:
     """One page of the platform's own bindings and the cursor of the next (None at the end)."""
-    e164 = parse_key({"number": number, "account_ref": "-"}, 0).e164 if number else None
+    try:
+        e164 = parse_key({"number": number, "account_ref": "-"}, 0).e164 if number else None
+    except InvalidBinding as fault:
+        raise InvalidBindings([InvalidBinding(0, f"number: {fault.detail}")]) from None
     after = _decode(cursor) if cursor else None
     limit = max(1, min(limit, MAX_PAGE))
     with uow_factory() as uow:
