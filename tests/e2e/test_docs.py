@@ -60,7 +60,7 @@ DOCUMENTS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 GENERATED = {ROOT / "docs" / "cli.md"}
 #: The blocks not run (diagrams), by document and how the block begins.
 ILLUSTRATIVE = {
-    ("architecture.md", "api/ (FastAPI)   cli.py (Typer)"),
+    ("architecture.md", "api/ (FastAPI)   cli.py, commands/ (Typer)"),
     ("cases.md", "open ──answer──▶ answered"),
 }
 
