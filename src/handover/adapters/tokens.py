@@ -16,7 +16,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
-from handover.services.access import AccessDenied, Principal
+from handover.services.access import InvalidToken, Principal
 from handover.services.model import Role
 
 _ALGORITHM = "HS256"
@@ -55,7 +55,7 @@ class JwtTokenIssuer:
         return token, self.ttl
 
     def verify(self, token: str) -> Principal:
-        """The token's principal; raises `AccessDenied` when it is not valid (now)."""
+        """The token's principal; raises `InvalidToken` when it is not valid (now)."""
         hit = self._verified.get(token)
         if hit is not None:
             principal, expires = hit
@@ -93,4 +93,4 @@ class JwtTokenIssuer:
             )
             return principal, float(claims["exp"])
         except (JoseError, KeyError, ValueError) as exc:
-            raise AccessDenied(f"invalid access token: {exc}") from None
+            raise InvalidToken(f"invalid access token: {exc}") from None

@@ -130,19 +130,16 @@ def _ingest_spooled(
     region: str,
 ) -> Ingest:
     with open(path, "rb") as lines:
-        try:
-            return reporting.ingest_file(
-                uow_factory,
-                SqliteReportSorter(settings.spool_dir),
-                carrier_id,
-                lines,
-                filename=filename,
-                region=region,
-                total_bytes=os.path.getsize(path),
-                policy=settings.freeze_policy,
-            )
-        except reporting.FileRejected as exc:
-            raise Problem(422, "unreadable-file", "The file cannot be read", str(exc)) from None
+        return reporting.ingest_file(
+            uow_factory,
+            SqliteReportSorter(settings.spool_dir),
+            carrier_id,
+            lines,
+            filename=filename,
+            region=region,
+            total_bytes=os.path.getsize(path),
+            policy=settings.freeze_policy,
+        )
 
 
 @router.get("/files", response_model=IngestListPublic)

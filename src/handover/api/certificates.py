@@ -20,14 +20,7 @@ from pydantic import BaseModel, Field
 
 from handover.adapters.certificates import CertificateKeys
 from handover.api.deps import AppSettings, SignedIn, UowFactory
-from handover.api.problems import Problem
-from handover.domain.certificates import (
-    CertificateClaims,
-    NotInService,
-    Standing,
-    Status,
-    Verification,
-)
+from handover.domain.certificates import CertificateClaims, Standing, Status, Verification
 from handover.services.certificates import issue_certificate, verify_certificate
 from handover.web import render
 from handover.web.qr import qr_svg
@@ -126,10 +119,7 @@ def issue(
     """A tenure certificate of the signed-in subscriber's number: "held by its current
     subscriber since D", signed, with links to print and verify it."""
     validity = timedelta(days=settings.certificate_ttl_days)
-    try:
-        issued = issue_certificate(uow_factory, keys, person.e164, _now(), validity)
-    except NotInService as exc:
-        raise Problem(409, "not-in-service", "The number is not in service", str(exc)) from None
+    issued = issue_certificate(uow_factory, keys, person.e164, _now(), validity)
     base = settings.public_url
     return IssuedCertificatePublic(
         token=issued.token,

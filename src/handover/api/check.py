@@ -102,21 +102,6 @@ def _record(
     return record
 
 
-def _question_problem(exc: InvalidQuestion) -> Problem:
-    titles = {
-        "invalid_number": "Not a valid E.164 number",
-        "invalid_date": "Not an ISO 8601 date",
-        "future_date": "The date is in the future",
-    }
-    return Problem(
-        422,
-        exc.code.replace("_", "-"),
-        titles.get(exc.code, "The question cannot be answered"),
-        str(exc),
-        code=exc.code,
-    )
-
-
 # -- /v1/check ---------------------------------------------------------------------------
 
 
@@ -141,13 +126,10 @@ async def get_check(
     `disconnected`/`rnd`, a login `verdict` with its reasons, and the data version."""
     now = _now()
     in_memory = _in_memory(index)
-    try:
-        if in_memory:
-            result = _check_one(index, number, since, now)
-        else:  # the store-reading index: off the event loop
-            result = await run_in_threadpool(check, index, number, since, now)
-    except InvalidQuestion as exc:
-        raise _question_problem(exc) from None
+    if in_memory:
+        result = _check_one(index, number, since, now)
+    else:  # the store-reading index: off the event loop
+        result = await run_in_threadpool(check, index, number, since, now)
     if receipt:
         record = await run_in_threadpool(_record, result, signer, principal.client_id, now)
     else:

@@ -71,10 +71,7 @@ def inclusion(
 ) -> InclusionProofPublic:
     with uow_factory() as uow:
         size = tree_size or _checkpoint_size(uow)
-        try:
-            proof = audit.prove_inclusion(uow, index, size)
-        except audit.OutOfRange as exc:
-            raise Problem(422, "out-of-range", "No such entry in that tree", str(exc)) from None
+        proof = audit.prove_inclusion(uow, index, size)
     return InclusionProofPublic(
         index=index,
         tree_size=size,
@@ -90,10 +87,7 @@ def consistency(
     second: Annotated[int, Query(ge=1)],
 ) -> ConsistencyProofPublic:
     with uow_factory() as uow:
-        try:
-            proof = audit.prove_consistency(uow, first, second)
-        except audit.OutOfRange as exc:
-            raise Problem(422, "out-of-range", "No such tree sizes", str(exc)) from None
+        proof = audit.prove_consistency(uow, first, second)
     return ConsistencyProofPublic(
         first=first, second=second, proof=[b64encode(node) for node in proof]
     )

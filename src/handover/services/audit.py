@@ -49,7 +49,15 @@ class LogInconsistent(Exception):
 
 
 class OutOfRange(ValueError):
-    pass
+    """A proof asked for entries or tree sizes the log does not have."""
+
+
+class NoSuchEntry(OutOfRange):
+    """An inclusion proof of an entry outside the tree asked about."""
+
+
+class NoSuchTreeSizes(OutOfRange):
+    """A consistency proof between tree sizes the log does not have (in that order)."""
 
 
 def append_accepted(
@@ -112,14 +120,14 @@ class InclusionProof:
 
 def prove_inclusion(uow: UnitOfWork, index: int, size: int) -> InclusionProof:
     if not 0 <= index < size <= uow.log.size():
-        raise OutOfRange(f"need 0 <= index < size <= log size; got index {index}, size {size}")
+        raise NoSuchEntry(f"need 0 <= index < size <= log size; got index {index}, size {size}")
     leaf, proof = _batched(uow, lambda get: (get(0, index), inclusion_proof(index, size, get)))
     return InclusionProof(index, size, leaf, proof)
 
 
 def prove_consistency(uow: UnitOfWork, first: int, second: int) -> list[bytes]:
     if not 0 < first <= second <= uow.log.size():
-        raise OutOfRange(f"need 0 < first <= second <= log size; got {first}, {second}")
+        raise NoSuchTreeSizes(f"need 0 < first <= second <= log size; got {first}, {second}")
     return _batched(uow, lambda get: consistency_proof(first, second, get))
 
 

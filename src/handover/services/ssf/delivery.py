@@ -18,7 +18,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from handover.domain.ssf.events import ALWAYS_DELIVERED, Signal, seq_of, set_claims, set_id
-from handover.domain.ssf.streams import DeliveryMethod, Stream, StreamError, StreamStatus
+from handover.domain.ssf.streams import (
+    DeliveryMethod,
+    Refusal,
+    Stream,
+    StreamError,
+    StreamStatus,
+)
 from handover.services.model import DeadLetter
 from handover.services.ports import PushResult, SetSender, SetSigner, UnitOfWorkFactory
 
@@ -300,9 +306,9 @@ def poll(
     with uow_factory() as uow:
         stream = uow.streams.get(stream_id, lock=True)
         if stream is None or stream.platform_id != platform_id:
-            raise StreamError(404, f"no stream {stream_id!r}")
+            raise StreamError(Refusal.NOT_FOUND, f"no stream {stream_id!r}")
         if stream.delivery.method is not DeliveryMethod.POLL:
-            raise StreamError(400, "this stream is delivered by push, not poll")
+            raise StreamError(Refusal.INVALID_REQUEST, "this stream is delivered by push, not poll")
         position = uow.streams.position(stream_id)
         assert position is not None
         stored = uow.streams.acks(stream_id)
