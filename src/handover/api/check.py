@@ -41,12 +41,17 @@ from handover.api.check_schemas import (
 )
 from handover.api.deps import UowFactory, require_scope
 from handover.api.problems import Problem
-from handover.domain.check import FutureDate, Reason, Rnd, answer, seconds
+from handover.domain.check import FutureDate, Unanswered, answer, seconds
 from handover.domain.dates import instant
-from handover.domain.numbers import parse_number
-from handover.domain.rejections import Rejected
 from handover.services.access import AccessDenied, Principal, TokenIssuer
-from handover.services.check import CheckIndex, CheckResult, InvalidQuestion, check, parse_since
+from handover.services.check import (
+    CheckIndex,
+    CheckResult,
+    InvalidQuestion,
+    check,
+    parse_since,
+    recycled_since,
+)
 from handover.services.receipts import answer_record, sign_receipt
 
 if TYPE_CHECKING:
@@ -661,42 +666,37 @@ def _camara_question(body: bytes, today: date) -> tuple[str, date]:
     return phone, specified
 
 
-def _not_found() -> CamaraError:
-    return CamaraError(404, "IDENTIFIER_NOT_FOUND", "Phone number not found.")
-
-
-def _not_applicable(message: str) -> CamaraError:
-    return CamaraError(422, "SERVICE_NOT_APPLICABLE", message)
+_NOT_FOUND = (404, "IDENTIFIER_NOT_FOUND", "Phone number not found.")
+#: CAMARA's error for each reason a check cannot say whether a number was recycled.
+_UNANSWERED = {
+    Unanswered.BEFORE_COVERAGE: (
+        422,
+        "SERVICE_NOT_APPLICABLE",
+        "The service has no data for this phone number on the specified date.",
+    ),
+    Unanswered.COUNTRY_NOT_SERVED: (
+        422,
+        "SERVICE_NOT_APPLICABLE",
+        "The service is not available for the provided phone number.",
+    ),
+    Unanswered.NEVER_REPORTED: _NOT_FOUND,
+}
 
 
 def _camara_answer(
     request: Request, uow_factory: UowFactory, number: str, specified: date, now: datetime
 ) -> bool:
     try:
-        result = check(_index(request), number, specified, now)
+        found = recycled_since(_index(request), uow_factory, number, specified, now)
     except InvalidQuestion as exc:
         if exc.code == "future_date":
             raise CamaraError(
                 400, "OUT_OF_RANGE", "specifiedDate must not be in the future."
             ) from None
-        raise _not_found() from None
-    answer = result.answer
-    if answer.rnd is Rnd.NO_DATA or answer.recycled is None:
-        if Reason.BEFORE_COVERAGE in answer.reasons:
-            raise _not_applicable(
-                "The service has no data for this phone number on the specified date."
-            )
-        # Never reported: unknown in a country Handover covers, else not served at all.
-        try:
-            region = parse_number(number).region
-        except Rejected:
-            raise _not_found() from None
-        with uow_factory() as uow:
-            countries = {carrier.country for carrier in uow.carriers.all()}
-        if region not in countries:
-            raise _not_applicable("The service is not available for the provided phone number.")
-        raise _not_found()
-    return answer.recycled
+        raise CamaraError(*_NOT_FOUND) from None
+    if isinstance(found, Unanswered):
+        raise CamaraError(*_UNANSWERED[found])
+    return found
 
 
 @camara.post(
