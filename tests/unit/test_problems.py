@@ -42,6 +42,7 @@ NOT_ANSWERED = {
     "handover.services.audit.LogInconsistent": "an operator's alarm: a 500, never signed over",
     "handover.services.ports.ConcurrentUpdate": "the services retry it",
     "handover.services.ports.SendFailed": "message delivery records it",
+    "handover.services.receipts.InvalidReceipt": "receipt verification answers it as invalid",
 }
 
 

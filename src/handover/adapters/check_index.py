@@ -45,12 +45,13 @@ from handover.domain.check import (
     Reason,
     Rnd,
     Verdict,
+    answer,
     seconds,
 )
 from handover.domain.lifecycle import State
 from handover.domain.numbers import parse_number
 from handover.domain.rejections import Rejected
-from handover.services.check import CheckResult, InvalidQuestion, parse_since
+from handover.services.check import CheckResult, InvalidQuestion, check, parse_since
 
 log = logging.getLogger(__name__)
 
@@ -708,6 +709,21 @@ class NumpyCheckIndex:
             for i in np.flatnonzero(result.future).tolist():
                 problems.setdefault(i, InvalidQuestion("future_date", "the date is in the future"))
         return BatchResults(result, since, slow, e164s, problems, version)
+
+    def check_one(self, number: str, since: str | date | datetime, now: datetime) -> CheckResult:
+        """`services.check.check` over this index, skipping `phonenumbers` for a canonical
+        E.164 number the index holds (the store holds only numbers that parsed to exactly
+        that text); any other number is parsed as `check` does."""
+        facts = self.facts(number)
+        if facts is None:
+            return check(self, number, since, now)
+        moment = parse_since(since)
+        coverage = self.coverage_start(facts.carrier)
+        try:
+            result = answer(facts, seconds(moment), coverage, seconds(now))
+        except FutureDate:
+            raise InvalidQuestion("future_date", "the date is in the future") from None
+        return CheckResult(number, moment, result, self.data_version)
 
     def check_many(
         self,

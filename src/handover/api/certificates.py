@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from handover.adapters.certificates import CertificateKeys
+from handover import bootstrap
 from handover.api.deps import AppSettings, SignedIn, UowFactory
 from handover.domain.certificates import CertificateClaims, Standing, Status, Verification
 from handover.services.certificates import issue_certificate, verify_certificate
@@ -33,11 +33,11 @@ PRINT_PAGE = "/certificates/print"
 MAX_BODY_TOKEN = 16_384
 
 
-async def _keys(request: Request) -> CertificateKeys:
-    return CertificateKeys(request.app.state.receipt_signer)
+async def _keys(request: Request) -> bootstrap.CertificateKeys:
+    return bootstrap.certificate_keys(request.app.state.receipt_signer)
 
 
-Keys = Annotated[CertificateKeys, Depends(_keys)]
+Keys = Annotated[bootstrap.CertificateKeys, Depends(_keys)]
 
 
 class TokenIn(BaseModel):

@@ -17,7 +17,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -25,8 +25,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from handover import bootstrap
-from handover.adapters.receipts import InvalidReceipt, ReceiptSigner
-from handover.adapters.receipts import verify as verify_receipt
 from handover.api.check_schemas import (
     MAX_BATCH_BYTES,
     MAX_BATCH_ITEMS,
@@ -41,7 +39,7 @@ from handover.api.check_schemas import (
 )
 from handover.api.deps import UowFactory, require_scope
 from handover.api.problems import Problem
-from handover.domain.check import FutureDate, Unanswered, answer, seconds
+from handover.domain.check import Unanswered
 from handover.domain.dates import instant
 from handover.services.access import AccessDenied, Principal, TokenIssuer
 from handover.services.check import (
@@ -49,13 +47,9 @@ from handover.services.check import (
     CheckResult,
     InvalidQuestion,
     check,
-    parse_since,
     recycled_since,
 )
-from handover.services.receipts import answer_record, sign_receipt
-
-if TYPE_CHECKING:
-    from handover.adapters.check_index import BatchResults
+from handover.services.receipts import InvalidReceipt, ReceiptSigner, answer_record, sign_receipt
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +126,7 @@ async def get_check(
     now = _now()
     in_memory = _in_memory(index)
     if in_memory:
-        result = _check_one(index, number, since, now)
+        result = bootstrap.check_one(index, number, since, now)
     else:  # the store-reading index: off the event loop
         result = await run_in_threadpool(check, index, number, since, now)
     if receipt:
@@ -145,24 +139,6 @@ async def get_check(
 def _in_memory(index: CheckIndex) -> bool:
     """Whether the index answers from memory (no store access): `NumpyCheckIndex`."""
     return callable(getattr(index, "resolve", None))
-
-
-def _check_one(index: CheckIndex, number: str, since: str, now: datetime) -> CheckResult:
-    """`services.check.check` on an in-memory index, skipping `phonenumbers` for a
-    canonical E.164 number the index holds (as its `check_many` does: the store holds
-    only numbers that parsed to exactly that text)."""
-    from handover.adapters.check_index import e164_key
-
-    facts = index.facts(number) if e164_key(number) is not None else None
-    if facts is None:
-        return check(index, number, since, now)
-    moment = parse_since(since)
-    coverage = index.coverage_start(facts.carrier)
-    try:
-        result = answer(facts, seconds(moment), coverage, seconds(now))
-    except FutureDate:
-        raise InvalidQuestion("future_date", "the date is in the future") from None
-    return CheckResult(number, moment, result, index.data_version)
 
 
 def _item_error(index: int, item: Any, code: str, message: str) -> dict[str, Any]:
@@ -356,7 +332,7 @@ def _stamps(epoch: Any, none: bool) -> list[str]:
     return stamps
 
 
-def _answer_fragments(resolved: BatchResults) -> list[str]:
+def _answer_fragments(resolved: bootstrap.BatchResults) -> list[str]:
     """The `state` ... `reasons` members of each answer's JSON, built once per distinct
     combination from the domain's own answer object and `answer_record`."""
     import numpy as np
@@ -391,7 +367,7 @@ def _fast_texts(
     positions, numbers, since, texts = _split(items, start)
     if not numbers:
         return texts, len(texts)
-    resolved: BatchResults = index.resolve(numbers, since, now)
+    resolved: bootstrap.BatchResults = index.resolve(numbers, since, now)
     a = resolved.answers
     shown = list(numbers)
     for i, e164 in resolved.e164s.items():
@@ -564,7 +540,7 @@ def post_verify_receipt(body: ReceiptIn, signer: Signer) -> ReceiptVerificationP
     """Is this receipt signed by Handover's receipt key? Anyone may ask; the answer carries
     the signed claims (number, date, answer, data version, time, caller)."""
     try:
-        claims = verify_receipt(body.receipt, signer.jwks())
+        claims = bootstrap.verify_receipt(body.receipt, signer.jwks())
     except InvalidReceipt as exc:
         return ReceiptVerificationPublic(valid=False, error=str(exc))
     return ReceiptVerificationPublic(valid=True, kid=signer.kid, claims=claims)

@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from handover import bootstrap
-from handover.adapters.ssf.signing import generate_keys
 from handover.commands.context import fail, settings, uow_factory
 from handover.commands.tables import print_table
 from handover.domain.platforms import Category, Tier
@@ -182,7 +181,7 @@ def ssf_replay(
 @ssf_app.command("generate-keys")
 def ssf_generate_keys() -> None:
     """Print a new private JWK Set (ES256 + RS256) for HANDOVER_SSF_SIGNING_KEYS."""
-    out.print_json(json.dumps(generate_keys()))
+    out.print_json(json.dumps(bootstrap.generate_set_keys()))
 
 
 @ssf_app.command("keys")
