@@ -13,8 +13,9 @@ plus the sequence numbers it has not seen below that mark (a transaction can com
 sequence after a higher one; such holes are re-read for `hole_grace` seconds), reloads
 those numbers' rows and lays them over the base arrays in a small sorted delta, which is
 merged into the base when it grows. Readers never lock: each question reads one immutable
-snapshot, and `refresh()` swaps in a new one. `start()` runs `refresh()` every 0.5 s in a
-thread, so an event accepted by any process is answered within a second.
+snapshot, and `refresh()` swaps in a new one. `start(interval)` runs `refresh()` every
+`interval` seconds in a thread (HANDOVER_CHECK_REFRESH_SECONDS, 0.5 by default), so an
+event accepted by any process is answered within a second.
 
 Answers equal `domain.check.answer` on the facts `domain.check.facts_of` derives from the
 same rows, field by field (`tests/integration/test_check_index.py` proves it against
@@ -889,7 +890,7 @@ class NumpyCheckIndex:
 
     # -- keeping current in the background -------------------------------------------------
 
-    def start(self, interval: float = 0.5) -> NumpyCheckIndex:
+    def start(self, interval: float) -> NumpyCheckIndex:
         """Refresh every `interval` seconds in a daemon thread until `stop()`."""
         if self._thread is not None:
             return self

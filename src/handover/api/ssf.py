@@ -24,8 +24,8 @@ from handover.services.ports import SetSigner
 from handover.services.ssf import delivery, transmitter
 
 router = APIRouter(tags=["shared signals"])
-#: Acknowledgements a poll may carry (ten times the most SETs one poll hands out).
-MAX_POLL_ANSWERS = 10_000
+#: Acknowledgements a poll may carry: ten times the most SETs one poll hands out.
+MAX_POLL_ANSWERS = 10 * delivery.MAX_POLL_EVENTS
 
 Manager = Annotated[str, Depends(require_platform("ssf.manage"))]
 Reader = Annotated[str, Depends(require_platform("ssf.read"))]

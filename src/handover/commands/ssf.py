@@ -107,7 +107,9 @@ def ssf_status(
     stream_id: str,
     status: Annotated[StreamStatus, typer.Argument(help="enabled, paused or disabled")],
     reason: Annotated[str | None, typer.Option(help="Told to the receiver")] = None,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for the receiver")] = 10.0,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for the receiver")
+    ] = transmitter.OPERATOR_WAIT_SECONDS,
 ) -> None:
     """Change a stream's status as Handover's operator. The receiver is told with a
     stream-updated event; a pause or disable waits up to --wait seconds for it to arrive

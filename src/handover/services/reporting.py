@@ -77,7 +77,7 @@ def report_events(
     items: Sequence[Mapping[str, str | None]],
     *,
     region: str | None = None,
-    policy: FreezePolicy | None = None,
+    policy: FreezePolicy,
     now: datetime | None = None,
 ) -> BatchResult:
     """Apply one API batch in one transaction; `line` in each outcome is the item index."""
@@ -96,9 +96,7 @@ def report_events(
         try:
             with uow_factory() as uow:
                 _require_carrier(uow, carrier_id)
-                applied = _apply_chunk(
-                    uow, carrier_id, None, reports, policy or FreezePolicy(), now
-                )
+                applied = _apply_chunk(uow, carrier_id, None, reports, policy, now)
                 uow.commit()
             break
         except ConcurrentUpdate:
@@ -120,7 +118,7 @@ def ingest_file(
     region: str | None = None,
     total_bytes: int | None = None,
     progress: Progress | None = None,
-    policy: FreezePolicy | None = None,
+    policy: FreezePolicy,
     now: datetime | None = None,
     source: str = "file",
 ) -> Ingest:
@@ -138,7 +136,7 @@ def ingest_file(
             region,
             total_bytes,
             progress,
-            policy or FreezePolicy(),
+            policy,
             now or datetime.now(UTC),
             source,
         )

@@ -88,7 +88,7 @@ class PushWorker:
     signer: SetSigner
     sender: SetSender
     issuer: str
-    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    policy: DeliveryPolicy
     owner: str = field(default_factory=lambda: f"worker-{secrets.token_hex(6)}")
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     rng: random.Random = field(default_factory=random.Random)

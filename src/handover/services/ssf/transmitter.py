@@ -37,6 +37,9 @@ from handover.services.ports import UnitOfWork, UnitOfWorkFactory
 #: Streams one platform may hold (SSF allows a transmitter to limit them).
 MAX_STREAMS_PER_PLATFORM = 20
 MAX_STATE = 256
+#: How long an operator's pause or disable waits for the receiver to have the
+#: stream-updated event before the stream stops (seconds).
+OPERATOR_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +178,7 @@ def operator_set_status(
     status_name: str,
     reason: str | None,
     *,
-    wait: float = 10.0,
+    wait: float = OPERATOR_WAIT_SECONDS,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> StatusChange:
