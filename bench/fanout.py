@@ -502,10 +502,14 @@ def number(i: int) -> str:
 
 
 def _report(uow_factory: Any, items: list[dict[str, str]]) -> None:
+    from handover.domain.freeze_policy import FreezePolicy
     from handover.services.reporting import MAX_BATCH, report_events
 
+    policy = FreezePolicy()
     for begin in range(0, len(items), MAX_BATCH):
-        result = report_events(uow_factory, CARRIER, items[begin : begin + MAX_BATCH])
+        result = report_events(
+            uow_factory, CARRIER, items[begin : begin + MAX_BATCH], policy=policy
+        )
         if result.rejected:
             raise RuntimeError(f"reports rejected: {result.rejected}")
 

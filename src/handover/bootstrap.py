@@ -1,4 +1,8 @@
-"""Wiring: build the adapters the entry points (API, CLI, worker) share from `Settings`."""
+"""Wiring: build the adapters the entry points (API, CLI, worker) share from `Settings`.
+
+This is the entry points' one door to `handover.adapters`: `api`, `web`, `cli` and
+`commands` import no adapter module themselves (`tests/unit/test_layering.py`).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,17 @@ import hashlib
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
+from handover.adapters import receipts
+from handover.adapters.certificates import CertificateKeys as CertificateKeys  # for annotations
 from handover.adapters.messaging import (
     ConsoleEmailSender,
     ConsoleSmsSender,
@@ -22,7 +29,12 @@ from handover.adapters.messaging import (
 )
 from handover.adapters.receipts import ReceiptSigner, load_key
 from handover.adapters.ssf.push import HttpSetSender
-from handover.adapters.ssf.signing import JoseSetSigner, development_signer, load_keys
+from handover.adapters.ssf.signing import (
+    JoseSetSigner,
+    development_signer,
+    generate_keys,
+    load_keys,
+)
 from handover.adapters.staging import SqliteReportSorter
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
@@ -30,13 +42,16 @@ from handover.adapters.storage.uow import SqlUnitOfWork
 from handover.adapters.tokens import JwtTokenIssuer
 from handover.config import Environment, Settings
 from handover.domain.messages import Channel
-from handover.services.check import CheckIndex, CheckResult, InvalidQuestion, StoreIndex
+from handover.services.check import CheckIndex, CheckResult, InvalidQuestion, StoreIndex, check
 from handover.services.check import check_many as _check_many
 from handover.services.ports import MessageSender, ReportSorterFactory, UnitOfWorkFactory
 from handover.services.ssf.delivery import DeliveryPolicy, PushWorker
 from handover.services.ssf.transmitter import Transmitter
 from handover.services.worker import Worker, WorkPolicy
 from handover.tlog.verify import Signer, Verifier, sign_note
+
+if TYPE_CHECKING:  # numpy is imported only where the in-memory index is built
+    from handover.adapters.check_index import BatchResults as BatchResults  # for annotations
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +95,11 @@ def set_signer(settings: Settings) -> JoseSetSigner:
         return load_keys(settings.ssf_signing_keys)
     cache = Path(settings.spool_dir or tempfile.gettempdir())
     return development_signer(_derived(settings, "ssf-signer"), cache)
+
+
+def generate_set_keys() -> dict[str, Any]:
+    """A new private JWK Set (ES256 and RS256) for HANDOVER_SSF_SIGNING_KEYS."""
+    return generate_keys()
 
 
 def transmitter(settings: Settings) -> Transmitter:
@@ -205,6 +225,24 @@ def receipt_signer(settings: Settings) -> ReceiptSigner:
     return ReceiptSigner(key, settings.public_url)
 
 
+def certificate_keys(signer: ReceiptSigner) -> CertificateKeys:
+    """Signs tenure certificates with the receipt key and verifies them against its JWKS."""
+    return CertificateKeys(signer)
+
+
+def verify_receipt(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
+    """The claims of a check receipt signed by a key in `jwks`; raises
+    `services.receipts.InvalidReceipt` when it does not verify."""
+    return receipts.verify(token, jwks)
+
+
+def receipt_key_id(token: str) -> str | None:
+    """The `kid` a receipt's header names (not verified); `InvalidReceipt` when it is not a
+    compact JWS."""
+    kid = receipts.header_of(token).get("kid")
+    return kid if isinstance(kid, str) else None
+
+
 class RefreshingStoreIndex(StoreIndex):
     """`StoreIndex` whose carriers' coverage starts can be re-read (`refresh`)."""
 
@@ -242,6 +280,18 @@ def fresh(index: CheckIndex) -> CheckIndex:
     if callable(refresh):
         refresh()
     return index
+
+
+def check_one(
+    index: CheckIndex, number: str, since: str | date | datetime, now: datetime | None = None
+) -> CheckResult:
+    """`services.check.check`, or the index's own `check_one` when it has one (the same
+    answer; the in-memory index skips parsing a canonical number it holds)."""
+    fast = getattr(index, "check_one", None)
+    if not callable(fast):
+        return check(index, number, since, now)
+    result: CheckResult = fast(number, since, now or datetime.now(UTC))
+    return result
 
 
 #: Questions handed to an index's vectorised `check_many` at a time (bounds memory).

@@ -1,4 +1,8 @@
-"""Settings from the environment (`HANDOVER_*`); refuses default secrets outside development."""
+"""Settings from the environment (`HANDOVER_*`); refuses default secrets outside development.
+
+A setting that stands for a rule's or a use case's default takes it from there
+(`FreezePolicy`, `DeliveryPolicy`, ...), so each default is written once.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,14 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from handover.domain.certificates import DEFAULT_VALIDITY
 from handover.domain.freeze_policy import FreezePolicy
+from handover.domain.sign_in import SESSION_TTL
+from handover.services.ssf.delivery import DeliveryPolicy
 
 DEVELOPMENT_SECRET = "development-only-secret-do-not-use-in-production"
+_FREEZE = FreezePolicy()
+_DELIVERY = DeliveryPolicy()
 
 
 class Environment(StrEnum):
@@ -52,9 +61,9 @@ class Settings(BaseSettings):
     check_refresh_seconds: float = 0.5
     #: The longest a number's freeze is extended while high-value accounts bound during the
     #: cancelled tenure stay registered (days from cancellation; see docs/freeze.md).
-    max_freeze_days: int = 365
+    max_freeze_days: int = _FREEZE.max_freeze_days
     #: How long a tenure certificate stays valid (days); signed with the receipt key.
-    certificate_ttl_days: int = 180
+    certificate_ttl_days: int = DEFAULT_VALIDITY.days
 
     #: Signs SETs: a JWK Set of private keys (JSON, or `@path`), one EC P-256 key at least
     #: and RSA for streams that ask for RS256; the first key of each algorithm signs. Make one
@@ -69,13 +78,13 @@ class Settings(BaseSettings):
     #: and the longest one (seconds; exponential with jitter in between).
     #: The default gives a receiver that is down about two days (at the 10-minute ceiling)
     #: before its first SET is dead-lettered.
-    delivery_retry_limit: int = 300
-    delivery_base_delay: float = 1.0
-    delivery_max_delay: float = 600.0
+    delivery_retry_limit: int = _DELIVERY.retry_limit
+    delivery_base_delay: float = _DELIVERY.base_delay
+    delivery_max_delay: float = _DELIVERY.max_delay
     #: How long a worker may hold a stream without renewing its lease (seconds).
-    delivery_lease_seconds: float = 30.0
+    delivery_lease_seconds: float = _DELIVERY.lease_seconds
     #: Streams one worker delivers at once, and how long a receiver may take to answer.
-    delivery_workers: int = 16
+    delivery_workers: int = _DELIVERY.workers
     push_timeout_seconds: float = 5.0
     #: The longest a poll request without `returnImmediately` waits for events (seconds).
     poll_wait_seconds: float = 15.0
@@ -98,7 +107,7 @@ class Settings(BaseSettings):
     #: How long a gateway or mail server may take to accept one message (seconds).
     message_timeout_seconds: float = 10.0
     #: How long a subscriber's session lasts after signing in with an SMS code.
-    session_ttl_seconds: int = 8 * 3600
+    session_ttl_seconds: int = int(SESSION_TTL.total_seconds())
 
     @property
     def freeze_policy(self) -> FreezePolicy:

@@ -25,7 +25,7 @@ from conftest import Client
 from handover import bootstrap
 from handover.adapters.certificates import CertificateKeys
 from handover.config import Settings
-from handover.domain.certificates import CERTIFICATE_TYPE, NotInService
+from handover.domain.certificates import CERTIFICATE_TYPE, DEFAULT_VALIDITY, NotInService
 from handover.domain.messages import Channel
 from handover.services.certificates import IssuedCertificate, issue_certificate
 from handover.services.ports import UnitOfWorkFactory
@@ -81,7 +81,9 @@ def issue(
     uow_factory: UnitOfWorkFactory, keys: CertificateKeys
 ) -> Callable[..., IssuedCertificate]:
     def issue(now: datetime | None = None) -> IssuedCertificate:
-        return issue_certificate(uow_factory, keys, RECYCLED, now or datetime.now(UTC))
+        return issue_certificate(
+            uow_factory, keys, RECYCLED, now or datetime.now(UTC), DEFAULT_VALIDITY
+        )
 
     return issue
 
@@ -290,10 +292,10 @@ def test_only_a_number_in_service_gets_one(
 ) -> None:
     now = datetime.now(UTC)
     with pytest.raises(NotInService, match="not on record"):
-        issue_certificate(uow_factory, keys, RECYCLED, now)
+        issue_certificate(uow_factory, keys, RECYCLED, now, DEFAULT_VALIDITY)
     report(event("r1", "activated", "2023-10-09", "a"), event("r2", "cancelled", "2024-02-25"))
     with pytest.raises(NotInService, match="frozen"):
-        issue_certificate(uow_factory, keys, RECYCLED, now)
+        issue_certificate(uow_factory, keys, RECYCLED, now, DEFAULT_VALIDITY)
 
 
 def signed_in(http: TestClient, app: FastAPI, number: str) -> dict[str, str]:

@@ -19,6 +19,7 @@ from ssf_servers import UvicornThread, WorkerLoop, free_port, wait_until
 
 from handover.api.app import create_app
 from handover.config import Settings
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.ssf.events import CASE_OPENED, IDENTIFIER_RECYCLED, NUMBER_CANCELLED
 from handover.services import access, bindings, cases, reporting
 from handover.services.ports import UnitOfWorkFactory
@@ -27,6 +28,8 @@ from handover.services.ports import UnitOfWorkFactory
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from examples.platform_receiver.app import Platform
 from examples.platform_receiver.app import Settings as PlatformSettings
+
+POLICY = FreezePolicy()
 
 NUMBER = "+8613800138123"
 RECYCLE = [
@@ -108,7 +111,7 @@ def test_the_example_platform_receives_by_push_and_by_poll(
         for platform in platforms:
             platform.start()
         try:
-            reporting.report_events(uow_factory, "cm", RECYCLE)
+            reporting.report_events(uow_factory, "cm", RECYCLE, policy=POLICY)
             for platform in platforms:
                 wait_until(
                     lambda p=platform: any(  # type: ignore[misc]
@@ -138,7 +141,7 @@ def test_the_example_platform_answers_the_cases_opened_to_it(
     the event and not retried, and the case stays open."""
     settings, uow_factory = transmitter
     access.register_carrier(uow_factory, "cm", "CM", "CN")
-    reporting.report_events(uow_factory, "cm", RECYCLE)
+    reporting.report_events(uow_factory, "cm", RECYCLE, policy=POLICY)
     answers = {"push": "unbound", "poll": "migrated"}
     platforms = {}
     for mode, outcome in answers.items():

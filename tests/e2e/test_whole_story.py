@@ -33,6 +33,7 @@ from test_certificates_api import encode, segments
 from conftest import Client
 from handover.adapters.certificates import CertificateKeys
 from handover.config import Settings
+from handover.domain.certificates import DEFAULT_VALIDITY
 from handover.receiver import MemoryJtiStore, Poller, SecurityEvent, SetVerifier, StaticToken
 from handover.receiver.events import CASE_OPENED, CASE_REMINDER
 from handover.receiver.jwks import JwksCache
@@ -318,7 +319,7 @@ def test_the_whole_story(
     forged = f"{encode(header)}.{encode(edited)}.{signature}"
     keys = CertificateKeys(app.state.receipt_signer)
     long_ago = datetime.now(UTC) - timedelta(days=181)  # the validity is 180 days
-    expired = issue_certificate(services, keys, OLD, long_ago).token
+    expired = issue_certificate(services, keys, OLD, long_ago, DEFAULT_VALIDITY).token
     for token, status in ((forged, "bad_signature"), (expired, "expired")):
         answer = ok(http.post("/v1/certificates/verify", json={"token": token}))
         assert (answer["valid"], answer["status"], answer["current"]) == (False, status, False)

@@ -27,6 +27,7 @@ from handover.adapters.storage.uow import SqlUnitOfWork
 from handover.cli import app as cli
 from handover.config import Settings
 from handover.domain.audit import pseudonym
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.reports import Status
 from handover.services import audit, reporting
 from handover.services.model import StoredCheckpoint
@@ -41,6 +42,8 @@ from handover.tlog.verify import (
     verify_consistency,
     verify_inclusion,
 )
+
+POLICY = FreezePolicy()
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 TEST_LOG_KEY = b"test-log-key"  # the key of the `uow_factory` fixture (tests/conftest.py)
@@ -78,7 +81,7 @@ def signer() -> bootstrap.NoteSigner:
 
 
 def report(uow_factory: UnitOfWorkFactory, events: Events) -> reporting.BatchResult:
-    return reporting.report_events(uow_factory, "cm", events, now=NOW)
+    return reporting.report_events(uow_factory, "cm", events, now=NOW, policy=POLICY)
 
 
 def checkpoint(uow_factory: UnitOfWorkFactory, signer: audit.CheckpointSigner) -> StoredCheckpoint:
@@ -186,7 +189,9 @@ def test_each_accepted_row_of_a_file_is_one_leaf(
 
     def ingest() -> Any:
         lines = body.splitlines(keepends=True)
-        return reporting.ingest_file(uow_factory, SqliteReportSorter, "cm", lines, now=NOW)
+        return reporting.ingest_file(
+            uow_factory, SqliteReportSorter, "cm", lines, now=NOW, policy=POLICY
+        )
 
     first = ingest()
     assert (first.accepted, first.duplicates, sum(first.rejected.values())) == (8, 0, 3)
@@ -258,6 +263,7 @@ def test_entries_hold_no_number_or_subscriber_in_clear(
             }
         ],
         now=NOW,
+        policy=POLICY,
     )
     assert unicom.accepted == 1
     checkpoint(uow_factory, signer)
@@ -646,7 +652,9 @@ def test_concurrent_batches_build_one_dense_log(
             barrier.wait()
             for batch in range(6):
                 events = activations(tag, 15, start=offset + 15 * batch)
-                results[tag].append(reporting.report_events(uow_factory, "cm", events))
+                results[tag].append(
+                    reporting.report_events(uow_factory, "cm", events, policy=POLICY)
+                )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -678,7 +686,7 @@ def test_entries_are_recorded_at_the_transaction_time_and_sign_nothing(
     uow_factory: UnitOfWorkFactory, carriers: tuple[str, str], engine: Engine
 ) -> None:
     later = NOW + timedelta(hours=1)
-    reporting.report_events(uow_factory, "cm", activations("w", 1), now=later)
+    reporting.report_events(uow_factory, "cm", activations("w", 1), now=later, policy=POLICY)
     (entry,) = entries(engine)
     assert entry["recorded_at"] == "2025-06-01T13:00:00Z"
     assert entry["occurred_at"] == "2024-01-01T00:00:00Z"

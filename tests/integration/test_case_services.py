@@ -7,10 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from handover.domain.cases import CaseError, CaseState
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.ssf.events import CASE_CANCELLED, CASE_OPENED, CASE_REMINDER
 from handover.services import access, bindings, cases
 from handover.services.ports import UnitOfWorkFactory
 from handover.services.reporting import report_events
+
+POLICY = FreezePolicy()
 
 NUMBER = "+8613800138000"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -31,7 +34,7 @@ def report(uow_factory: UnitOfWorkFactory, *rows: tuple[str, str, datetime, str 
         }
         for eid, kind, at, sub in rows
     ]
-    result = report_events(uow_factory, "cm", items, now=day(400))
+    result = report_events(uow_factory, "cm", items, now=day(400), policy=POLICY)
     assert result.accepted == len(rows), result.outcomes
 
 
@@ -183,6 +186,7 @@ def test_another_number_cannot_see_or_complain_about_the_case(
             }
         ],
         now=day(400),
+        policy=POLICY,
     )
     progress = cases.request_renewal(uow_factory, NUMBER, ["bank"], False, now=day(130))
     case_id = progress.cases[0].case.id

@@ -110,7 +110,7 @@ def _send(uow_factory: UnitOfWorkFactory, histories: list[list[tuple[str, dict]]
             for carrier, item in run or ():
                 by_carrier.setdefault(carrier, []).append(item)
         for carrier, items in by_carrier.items():
-            result = report_events(uow_factory, carrier, items)
+            result = report_events(uow_factory, carrier, items, policy=POLICY)
             assert result.accepted == len(items), result
 
 
@@ -243,7 +243,10 @@ def test_index_answers_equal_the_store(
 
 def _activate(uow_factory: UnitOfWorkFactory, e164: str, at: str, tag: str) -> None:
     item = {"event_id": tag, "number": e164, "event": "activated", "occurred_at": at}
-    assert report_events(uow_factory, "cm", [{**item, "subscriber": "s1"}]).accepted == 1
+    assert (
+        report_events(uow_factory, "cm", [{**item, "subscriber": "s1"}], policy=POLICY).accepted
+        == 1
+    )
 
 
 def test_fractions_of_a_second_are_dropped_never_rounded(
@@ -303,11 +306,14 @@ import sys
 from functools import partial
 from handover.adapters.storage.engine import make_engine
 from handover.adapters.storage.uow import SqlUnitOfWork
+from handover.domain.freeze_policy import FreezePolicy
 from handover.services.reporting import report_events
 engine = make_engine(sys.argv[1])
 item = {"event_id": "child-1", "number": "+8613900000004", "event": "activated",
         "occurred_at": "2024-05-01", "subscriber": "s1"}
-result = report_events(partial(SqlUnitOfWork, engine, b"child"), "cm", [item])
+result = report_events(
+    partial(SqlUnitOfWork, engine, b"child"), "cm", [item], policy=FreezePolicy()
+)
 assert result.accepted == 1, result
 """
 

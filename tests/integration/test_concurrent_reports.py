@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import threading
 
+from handover.domain.freeze_policy import FreezePolicy
 from handover.services import reporting
 from handover.services.ports import UnitOfWorkFactory
+
+POLICY = FreezePolicy()
 
 NUMBERS = [f"+86138{n:08d}" for n in range(10_000_000, 10_000_300)]
 
@@ -31,7 +34,7 @@ def test_racing_batches_activate_each_number_once(
 
     def report(tag: str) -> None:
         barrier.wait()
-        results[tag] = reporting.report_events(uow_factory, "cm", _batch(tag))
+        results[tag] = reporting.report_events(uow_factory, "cm", _batch(tag), policy=POLICY)
 
     threads = [threading.Thread(target=report, args=(tag,)) for tag in ("a", "b")]
     for thread in threads:

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from handover.adapters.ssf.signing import JoseSetSigner, development_signer
 from handover.adapters.storage.uow import SqlUnitOfWork
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.ssf.events import (
     IDENTIFIER_RECYCLED,
     NUMBER_CANCELLED,
@@ -40,6 +41,8 @@ from handover.services.ports import PushResult, UnitOfWorkFactory
 from handover.services.reporting import report_events
 from handover.services.ssf import transmitter
 from handover.services.ssf.delivery import DeliveryPolicy, PushWorker, poll
+
+POLICY = FreezePolicy()
 
 ISSUER = "https://tx.example"
 TX = transmitter.Transmitter(ISSUER, lambda stream_id: f"{ISSUER}/ssf/poll/{stream_id}")
@@ -520,11 +523,11 @@ def test_a_report_that_rolls_back_leaves_no_signal(
     """The outbox is written in the report's transaction: no commit, no signal."""
     failing = partial(_CommitFails, engine, TEST_LOG_KEY)
     with pytest.raises(RuntimeError):
-        report_events(failing, "cm", RECYCLE)
+        report_events(failing, "cm", RECYCLE, policy=POLICY)
     with uow_factory() as uow:
         assert uow.signals.last_seq() == 0
         assert uow.numbers.history("+8613812345678") is None
-    result = report_events(uow_factory, "cm", RECYCLE)
+    result = report_events(uow_factory, "cm", RECYCLE, policy=POLICY)
     assert result.accepted == 4
     with uow_factory() as uow:
         kinds = [s.event_type for s in uow.signals.get(range(1, 100))]
@@ -542,9 +545,12 @@ def test_rejected_reports_make_no_signal(
             _item("r1", "cancelled", "2020-01-01"),
             _item("r2", "restored", "2020-01-02", "s1"),
         ],
+        policy=POLICY,
     )
     assert (rejected.accepted, sum(rejected.rejected.values())) == (0, 2)
-    first = report_events(uow_factory, "cm", [_item("a1", "activated", "2020-01-01", "s1")])
+    first = report_events(
+        uow_factory, "cm", [_item("a1", "activated", "2020-01-01", "s1")], policy=POLICY
+    )
     assert first.accepted == 1
     with uow_factory() as uow:
         assert uow.signals.last_seq() == 0
@@ -556,6 +562,7 @@ def test_rejected_reports_make_no_signal(
             _item("c2", "restored", "2021-01-02", "someone-else"),
             _item("c3", "released", "2021-01-03"),
         ],
+        policy=POLICY,
     )
     assert wrong.accepted == 1, "only the cancellation is legal"
     with uow_factory() as uow:

@@ -15,8 +15,11 @@ from types import ModuleType
 import phonenumbers
 
 from handover.adapters.staging import SqliteReportSorter
+from handover.domain.freeze_policy import FreezePolicy
 from handover.services import reporting
 from handover.services.ports import UnitOfWorkFactory
+
+POLICY = FreezePolicy()
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 GENERATOR = Path(__file__).resolve().parents[2] / "bench" / "generate.py"
@@ -37,7 +40,7 @@ generate = _load_generator()
 def _ingest(uow_factory: UnitOfWorkFactory, path: Path) -> dict[str, object]:
     with path.open("rb") as lines:
         ingest = reporting.ingest_file(
-            uow_factory, SqliteReportSorter, "cm", lines, region="CN", now=NOW
+            uow_factory, SqliteReportSorter, "cm", lines, region="CN", now=NOW, policy=POLICY
         )
     return ingest.summary()
 

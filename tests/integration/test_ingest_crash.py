@@ -26,8 +26,11 @@ from handover.adapters.staging import SqliteReportSorter
 from handover.adapters.storage import tables as t
 from handover.adapters.storage.engine import make_engine
 from handover.adapters.storage.uow import SqlUnitOfWork
+from handover.domain.freeze_policy import FreezePolicy
 from handover.services import reporting
 from handover.services.model import Carrier, IngestStatus
+
+POLICY = FreezePolicy()
 
 NUMBERS = 5_000
 #: Small chunks (the file holds 20 of them) so the kill surely lands mid-file.
@@ -102,7 +105,9 @@ def clean_run(
         uow.carriers.add(Carrier("cm", "China Mobile", "CN", datetime.now(UTC)))
         uow.commit()
     with csv_file.open("rb") as lines:
-        result = reporting.ingest_file(uow_factory, SqliteReportSorter, "cm", lines, region="CN")
+        result = reporting.ingest_file(
+            uow_factory, SqliteReportSorter, "cm", lines, region="CN", policy=POLICY
+        )
     assert result.summary() == {
         "accepted": GOOD_ROWS,
         "duplicates": 0,

@@ -15,12 +15,15 @@ from sqlalchemy import Engine, select
 
 from handover.adapters.staging import SqliteReportSorter
 from handover.adapters.storage import tables as t
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import EventKind, State
 from handover.domain.rejections import Reason
 from handover.domain.reports import Status
 from handover.services import reporting
 from handover.services.model import Ingest, IngestStatus
 from handover.services.ports import UnitOfWorkFactory
+
+POLICY = FreezePolicy()
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 HEADER = "event_id,number,event,occurred_at,subscriber,to_carrier\n"
@@ -46,6 +49,7 @@ def ingest(
         filename="events.csv",
         region=region,
         now=NOW,
+        policy=POLICY,
     )
 
 
@@ -601,7 +605,7 @@ def test_a_nul_character_in_an_api_item_is_rejected(uow_factory, carriers, engin
         item("n1", N1, "activated", "2024-01-01", "s\x001"),
         item("n2", N2, "activated", "2024-01-01", "s2"),
     ]
-    result = reporting.report_events(uow_factory, "cm", items, now=NOW)
+    result = reporting.report_events(uow_factory, "cm", items, now=NOW, policy=POLICY)
     assert (result.accepted, result.rejected) == (1, {"malformed_row": 1})
     assert [row[0] for row in ledger(engine)["numbers"]] == [N2]
 
@@ -783,7 +787,7 @@ def test_report_events_gives_an_outcome_per_item(uow_factory, carriers, engine) 
         item("b1", N1, "activated", "2024-01-01", "s2"),  # conflict
         item("", N3, "activated", "2024-01-01", "s1"),
     ]
-    result = reporting.report_events(uow_factory, "cm", items, now=NOW)
+    result = reporting.report_events(uow_factory, "cm", items, now=NOW, policy=POLICY)
     assert (result.accepted, result.duplicates) == (2, 1)
     assert result.rejected == {
         "invalid_number": 1,
@@ -807,7 +811,11 @@ def test_report_events_gives_an_outcome_per_item(uow_factory, carriers, engine) 
     assert state_of(uow_factory, N1) == (State.SUSPENDED, "cm", ["b1", "b3"])
     before = ledger(engine)
     again = reporting.report_events(
-        uow_factory, "cm", [*items[:2], item("b7", N1, "resumed", "2024-01-31")], now=NOW
+        uow_factory,
+        "cm",
+        [*items[:2], item("b7", N1, "resumed", "2024-01-31")],
+        now=NOW,
+        policy=POLICY,
     )
     assert (again.accepted, again.duplicates, again.rejected) == (0, 2, {"out_of_order": 1})
     assert again.outcomes[2].reason is Reason.OUT_OF_ORDER
@@ -817,7 +825,7 @@ def test_report_events_gives_an_outcome_per_item(uow_factory, carriers, engine) 
 def test_report_events_reads_national_numbers_in_the_region(uow_factory, carriers) -> None:
     result = reporting.report_events(
         uow_factory, "cm", [item("r1", "138 1234 5678", "activated", "2024-01-01", "s1")],
-        region="CN", now=NOW,
+        region="CN", now=NOW, policy=POLICY,
     )  # fmt: skip
     assert result.accepted == 1
     assert state_of(uow_factory, N1) == (State.ACTIVE, "cm", ["r1"])
@@ -828,16 +836,16 @@ def test_report_events_refuses_an_unknown_carrier_and_too_large_batches(
 ) -> None:
     with pytest.raises(reporting.UnknownCarrier):
         reporting.report_events(
-            uow_factory, "nobody", [item("x", N1, "activated", "2024-01-01", "s")]
+            uow_factory, "nobody", [item("x", N1, "activated", "2024-01-01", "s")], policy=POLICY
         )
     too_many = [
         item(f"x{i}", N1, "suspended", "2024-01-01") for i in range(reporting.MAX_BATCH + 1)
     ]
     with pytest.raises(reporting.BatchTooLarge):
-        reporting.report_events(uow_factory, "cm", too_many)
+        reporting.report_events(uow_factory, "cm", too_many, policy=POLICY)
     assert ledger(engine)["events"] == []
 
 
 def test_an_empty_batch(uow_factory, carriers) -> None:
-    result = reporting.report_events(uow_factory, "cm", [], now=NOW)
+    result = reporting.report_events(uow_factory, "cm", [], now=NOW, policy=POLICY)
     assert (result.accepted, result.duplicates, result.rejected, result.outcomes) == (0, 0, {}, [])

@@ -141,7 +141,7 @@ def test_a_receiver_that_is_down_is_a_retryable_error() -> None:
 
 @pytest.mark.parametrize("url", ["ftp://example.org/e", "http:///nohost", "http://h:99999/e"])
 def test_an_unusable_url_is_refused_for_good(url: str) -> None:
-    result = LOOPBACK_ALLOWED().push(url, None, "t")
+    result = LOOPBACK_ALLOWED(timeout=2).push(url, None, "t")
     assert (result.delivered, result.permanent) == (False, True)
 
 

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from handover.adapters.messaging import ConsoleSmsSender
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import State
 from handover.domain.sign_in import (
+    SESSION_TTL,
     CodeExpired,
     LockedOut,
     NoCodeWaiting,
@@ -24,6 +26,8 @@ from handover.domain.sign_in import (
 )
 from handover.services import people, reporting, sign_in
 from handover.services.ports import UnitOfWorkFactory
+
+POLICY = FreezePolicy()
 
 KEY = b"sign-in-test-key"
 NUMBER = "+8613800138000"
@@ -35,7 +39,9 @@ def event(event_id: str, kind: str, at: str, number: str = NUMBER, **more: str) 
 
 
 def report(uow_factory: UnitOfWorkFactory, *events: dict[str, Any]) -> None:
-    result = reporting.report_events(uow_factory, "cm", list(events), region="CN", now=T0)
+    result = reporting.report_events(
+        uow_factory, "cm", list(events), region="CN", now=T0, policy=POLICY
+    )
     assert result.accepted == len(events), result.outcomes
 
 
@@ -69,7 +75,13 @@ def test_a_code_opens_one_session_bound_to_the_tenure(
     code = ask(held, sms, T0)
     assert "5分钟" in (sms.last(NUMBER) or "")  # a Chinese number gets the zh-CN text
     issued = sign_in.sign_in(
-        held, "+86 138 0013 8000", code, "10.0.0.1", T0 + timedelta(seconds=30), key=KEY
+        held,
+        "+86 138 0013 8000",
+        code,
+        "10.0.0.1",
+        T0 + timedelta(seconds=30),
+        key=KEY,
+        ttl=SESSION_TTL,
     )
     assert issued.token.startswith("hos_")
     assert issued.expires_at == T0 + timedelta(seconds=30, hours=8)
@@ -82,7 +94,9 @@ def test_a_code_opens_one_session_bound_to_the_tenure(
     )
     assert person.tenure_start == datetime(2024, 7, 1, tzinfo=UTC)
     with pytest.raises(NoCodeWaiting, match="already used"):
-        sign_in.sign_in(held, NUMBER, code, "10.0.0.1", T0 + timedelta(minutes=1), key=KEY)
+        sign_in.sign_in(
+            held, NUMBER, code, "10.0.0.1", T0 + timedelta(minutes=1), key=KEY, ttl=SESSION_TTL
+        )
     with pytest.raises(sign_in.NotSignedIn):
         sign_in.session(held, issued.token, issued.expires_at)
 
@@ -90,7 +104,9 @@ def test_a_code_opens_one_session_bound_to_the_tenure(
 def test_an_expired_code_is_refused(held: UnitOfWorkFactory, sms: ConsoleSmsSender) -> None:
     code = ask(held, sms, T0)
     with pytest.raises(CodeExpired):
-        sign_in.sign_in(held, NUMBER, code, "10.0.0.1", T0 + timedelta(minutes=5), key=KEY)
+        sign_in.sign_in(
+            held, NUMBER, code, "10.0.0.1", T0 + timedelta(minutes=5), key=KEY, ttl=SESSION_TTL
+        )
 
 
 def test_five_wrong_codes_lock_the_number(held: UnitOfWorkFactory, sms: ConsoleSmsSender) -> None:
@@ -98,15 +114,19 @@ def test_five_wrong_codes_lock_the_number(held: UnitOfWorkFactory, sms: ConsoleS
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     for i in range(5):
         with pytest.raises(WrongCode):
-            sign_in.sign_in(held, NUMBER, wrong, "10.0.0.9", T0 + timedelta(seconds=i), key=KEY)
+            sign_in.sign_in(
+                held, NUMBER, wrong, "10.0.0.9", T0 + timedelta(seconds=i), key=KEY, ttl=SESSION_TTL
+            )
     with pytest.raises(LockedOut) as refused:
-        sign_in.sign_in(held, NUMBER, code, "10.0.0.1", T0 + timedelta(seconds=10), key=KEY)
+        sign_in.sign_in(
+            held, NUMBER, code, "10.0.0.1", T0 + timedelta(seconds=10), key=KEY, ttl=SESSION_TTL
+        )
     assert refused.value.retry_after == 15 * 60 - 6
     with pytest.raises(LockedOut):
         sign_in.request_code(held, sms, NUMBER, "10.0.0.1", T0 + timedelta(minutes=2), key=KEY)
     later = T0 + timedelta(minutes=16)
     fresh = ask(held, sms, later)
-    assert sign_in.sign_in(held, NUMBER, fresh, "10.0.0.1", later, key=KEY).token
+    assert sign_in.sign_in(held, NUMBER, fresh, "10.0.0.1", later, key=KEY, ttl=SESSION_TTL).token
 
 
 def test_unknown_numbers_get_no_sms_but_the_same_answer_and_limits(
@@ -118,7 +138,15 @@ def test_unknown_numbers_get_no_sms_but_the_same_answer_and_limits(
     with pytest.raises(TooManyCodes):
         sign_in.request_code(held, sms, stranger, "10.0.0.1", T0 + timedelta(seconds=5), key=KEY)
     with pytest.raises(WrongCode):
-        sign_in.sign_in(held, stranger, "123456", "10.0.0.1", T0 + timedelta(seconds=9), key=KEY)
+        sign_in.sign_in(
+            held,
+            stranger,
+            "123456",
+            "10.0.0.1",
+            T0 + timedelta(seconds=9),
+            key=KEY,
+            ttl=SESSION_TTL,
+        )
 
 
 def test_one_address_may_ask_for_twenty_codes_an_hour(
@@ -137,7 +165,7 @@ def test_a_session_ends_when_the_number_changes_hands(
 ) -> None:
     at = datetime(2024, 8, 1, tzinfo=UTC)
     code = ask(held, sms, at)
-    token = sign_in.sign_in(held, NUMBER, code, "10.0.0.1", at, key=KEY).token
+    token = sign_in.sign_in(held, NUMBER, code, "10.0.0.1", at, key=KEY, ttl=SESSION_TTL).token
     report(held, event("c1", "cancelled", "2024-08-01T01:00:00"))
     assert sign_in.session(held, token, at + timedelta(hours=2)).state is State.FROZEN
     report(
@@ -150,7 +178,9 @@ def test_a_session_ends_when_the_number_changes_hands(
 
 
 def test_sign_out_revokes_the_session(held: UnitOfWorkFactory, sms: ConsoleSmsSender) -> None:
-    token = sign_in.sign_in(held, NUMBER, ask(held, sms, T0), "10.0.0.1", T0, key=KEY).token
+    token = sign_in.sign_in(
+        held, NUMBER, ask(held, sms, T0), "10.0.0.1", T0, key=KEY, ttl=SESSION_TTL
+    ).token
     assert sign_in.sign_out(held, token, T0 + timedelta(minutes=1))
     assert not sign_in.sign_out(held, token, T0 + timedelta(minutes=2))
     with pytest.raises(sign_in.NotSignedIn):
@@ -219,7 +249,15 @@ def test_parallel_wrong_codes_cannot_pass_the_lockout(
 
     def guess(i: int) -> str:
         try:
-            sign_in.sign_in(held, NUMBER, wrong, f"10.0.1.{i}", T0 + timedelta(seconds=5), key=KEY)
+            sign_in.sign_in(
+                held,
+                NUMBER,
+                wrong,
+                f"10.0.1.{i}",
+                T0 + timedelta(seconds=5),
+                key=KEY,
+                ttl=SESSION_TTL,
+            )
         except (WrongCode, LockedOut) as refused:
             return type(refused).__name__
         return "signed in"

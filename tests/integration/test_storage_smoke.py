@@ -1,5 +1,8 @@
 from handover.adapters.staging import SqliteReportSorter
+from handover.domain.freeze_policy import FreezePolicy
 from handover.services import reporting
+
+POLICY = FreezePolicy()
 
 CSV = b"""event_id,number,event,occurred_at,subscriber,to_carrier
 e1,+8613812345678,activated,2020-01-01,s1,
@@ -10,7 +13,9 @@ e4,+8613812345678,activated,2021-06-01,s2,
 
 
 def test_a_file_builds_the_number_history(uow_factory, carriers):
-    ingest = reporting.ingest_file(uow_factory, SqliteReportSorter, "cm", CSV.splitlines(True))
+    ingest = reporting.ingest_file(
+        uow_factory, SqliteReportSorter, "cm", CSV.splitlines(True), policy=POLICY
+    )
     assert ingest.summary() == {"accepted": 4, "duplicates": 0, "rejected": {}}
     with uow_factory() as uow:
         history = uow.numbers.history("+8613812345678")

@@ -19,10 +19,12 @@ from handover.domain.check import (
     NumberFacts,
     Reason,
     Rnd,
+    Unanswered,
     Verdict,
     answer,
     facts_of,
     seconds,
+    unanswered,
 )
 from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import EventKind, LifecycleReport, Number, State
@@ -229,6 +231,16 @@ def test_a_number_never_reported_has_no_data() -> None:
     assert ask(None, day(0)) == CheckAnswer(
         None, None, None, Rnd.NO_DATA, Verdict.STEP_UP, (Reason.NEVER_REPORTED,), None, None
     )
+
+
+def test_without_data_a_question_is_outside_the_service_or_about_an_unknown_number() -> None:
+    """CAMARA's SERVICE_NOT_APPLICABLE versus IDENTIFIER_NOT_FOUND, decided in the domain."""
+    early = ask(life(*RECYCLED_LIFE), day(50), coverage=day(60))
+    assert unanswered(early, "CN", {"CN"}) is Unanswered.BEFORE_COVERAGE
+    unknown = ask(None, day(0))
+    assert unanswered(unknown, "CN", {"CN", "US"}) is Unanswered.NEVER_REPORTED
+    assert unanswered(unknown, "GB", {"CN", "US"}) is Unanswered.COUNTRY_NOT_SERVED
+    assert unanswered(unknown, None, set()) is Unanswered.COUNTRY_NOT_SERVED
 
 
 def test_a_date_in_the_future_is_refused_even_for_unknown_numbers() -> None:

@@ -22,6 +22,7 @@ from handover.domain.ssf.streams import (
     MIN_VERIFICATION_INTERVAL,
     Delivery,
     DeliveryMethod,
+    Refusal,
     SigningAlgorithm,
     Stream,
     StreamError,
@@ -48,10 +49,13 @@ def make(body: dict[str, Any] | None = None) -> Stream:
     return new_stream(request, "st1", "acme", f"{ISSUER}/platforms/acme", POLL_URL, NOW)
 
 
-def refused(status: int, body: Any, *, allow_http: bool = False) -> StreamError:
+INVALID = Refusal.INVALID_REQUEST
+
+
+def refused(code: Refusal, body: Any, *, allow_http: bool = False) -> StreamError:
     with pytest.raises(StreamError) as caught:
         parse_request(body, allow_http=allow_http)
-    assert caught.value.status == status
+    assert caught.value.code is code
     return caught.value
 
 
@@ -59,15 +63,15 @@ def refused(status: int, body: Any, *, allow_http: bool = False) -> StreamError:
 
 
 @pytest.mark.parametrize("body", [[], "x", 1, None])
-def test_a_body_that_is_not_an_object_is_400(body: Any) -> None:
+def test_a_body_that_is_not_an_object_is_invalid(body: Any) -> None:
     """Only a JSON object configures a stream."""
-    refused(400, body)
+    refused(INVALID, body)
 
 
-def test_unknown_properties_are_400() -> None:
+def test_unknown_properties_are_invalid() -> None:
     """A property neither side defines is refused and named."""
-    assert "colour" in refused(400, {"colour": "red"}).detail
-    assert "extra" in refused(400, {"delivery": {**PUSH, "extra": 1}}).detail
+    assert "colour" in refused(INVALID, {"colour": "red"}).detail
+    assert "extra" in refused(INVALID, {"delivery": {**PUSH, "extra": 1}}).detail
 
 
 @pytest.mark.parametrize(
@@ -79,9 +83,9 @@ def test_unknown_properties_are_400() -> None:
         {"method": None},
     ],
 )
-def test_a_bad_delivery_method_is_400(delivery: Any) -> None:
+def test_a_bad_delivery_method_is_invalid(delivery: Any) -> None:
     """Delivery is an object whose method is push (RFC 8935) or poll (RFC 8936)."""
-    refused(400, {"delivery": delivery})
+    refused(INVALID, {"delivery": delivery})
 
 
 @pytest.mark.parametrize(
@@ -90,7 +94,7 @@ def test_a_bad_delivery_method_is_400(delivery: Any) -> None:
 )
 def test_push_needs_an_https_endpoint(url: Any) -> None:
     """A push stream without a usable https endpoint is refused."""
-    refused(400, {"delivery": {"method": DeliveryMethod.PUSH.value, "endpoint_url": url}})
+    refused(INVALID, {"delivery": {"method": DeliveryMethod.PUSH.value, "endpoint_url": url}})
 
 
 @pytest.mark.parametrize(
@@ -103,9 +107,9 @@ def test_push_needs_an_https_endpoint(url: Any) -> None:
         "https://rx.example/\x00",
     ],
 )
-def test_an_endpoint_with_control_characters_is_400(url: str) -> None:
+def test_an_endpoint_with_control_characters_is_invalid(url: str) -> None:
     """httpx cannot send to such a URL: it raises InvalidURL, which stops the push worker."""
-    refused(400, {"delivery": {"method": DeliveryMethod.PUSH.value, "endpoint_url": url}})
+    refused(INVALID, {"delivery": {"method": DeliveryMethod.PUSH.value, "endpoint_url": url}})
 
 
 @pytest.mark.parametrize(
@@ -114,7 +118,7 @@ def test_an_endpoint_with_control_characters_is_400(url: str) -> None:
 def test_http_is_accepted_only_to_loopback_when_allowed(url: str) -> None:
     """Plain http is a development convenience: loopback hosts, and only when allowed."""
     body = {"delivery": {"method": DeliveryMethod.PUSH.value, "endpoint_url": url}}
-    refused(400, body, allow_http=False)
+    refused(INVALID, body, allow_http=False)
     request = parse_request(body, allow_http=True)
     assert request.delivery == Delivery(DeliveryMethod.PUSH, url)
 
@@ -125,7 +129,7 @@ def test_http_is_accepted_only_to_loopback_when_allowed(url: str) -> None:
 def test_http_to_other_hosts_is_refused_even_when_allowed(url: str) -> None:
     """allow_http never lets SETs travel in clear text off the machine."""
     refused(
-        400,
+        INVALID,
         {"delivery": {"method": DeliveryMethod.PUSH.value, "endpoint_url": url}},
         allow_http=True,
     )
@@ -142,18 +146,18 @@ def test_an_https_push_endpoint_is_accepted() -> None:
 @pytest.mark.parametrize("header", ["Bearer a\r\nX-Evil: 1", "Bearer a\nb", "", 7, "x" * 2049])
 def test_an_authorization_header_must_be_one_line_of_text(header: Any) -> None:
     """Header injection (CR/LF), empty, non-text and oversized values are refused."""
-    refused(400, {"delivery": {**PUSH, "authorization_header": header}})
+    refused(INVALID, {"delivery": {**PUSH, "authorization_header": header}})
 
 
 def test_poll_delivery_takes_no_authorization_header() -> None:
     """The push secret has no meaning for a stream Handover serves itself."""
-    refused(400, {"delivery": {**POLL, "authorization_header": "Bearer x"}})
+    refused(INVALID, {"delivery": {**POLL, "authorization_header": "Bearer x"}})
 
 
 @pytest.mark.parametrize("events", ["urn:x", {"a": 1}, [1], [IDENTIFIER_RECYCLED, None]])
 def test_events_requested_must_be_a_list_of_strings(events: Any) -> None:
     """events_requested is a JSON array of event-type URIs."""
-    refused(400, {"events_requested": events})
+    refused(INVALID, {"events_requested": events})
 
 
 def test_events_requested_drops_repeats_in_order() -> None:
@@ -168,7 +172,7 @@ def test_events_requested_drops_repeats_in_order() -> None:
 @pytest.mark.parametrize("alg", ["HS256", "none", "es256", None, 256])
 def test_only_es256_and_rs256_sign(alg: Any) -> None:
     """signing_alg is limited to the algorithms the transmitter holds keys for."""
-    refused(400, {"signing_alg": alg})
+    refused(INVALID, {"signing_alg": alg})
 
 
 @pytest.mark.parametrize("alg", ["ES256", "RS256"])
@@ -180,7 +184,7 @@ def test_supported_signing_algorithms_are_accepted(alg: str) -> None:
 @pytest.mark.parametrize("value", [0, -1, 86_401, "30", True, 1.5])
 def test_min_verification_interval_is_whole_seconds_in_range(value: Any) -> None:
     """Intervals are integers from 1 s to a day."""
-    refused(400, {"min_verification_interval": value})
+    refused(INVALID, {"min_verification_interval": value})
 
 
 def test_a_short_verification_interval_is_raised_to_the_minimum() -> None:
@@ -192,7 +196,7 @@ def test_a_short_verification_interval_is_raised_to_the_minimum() -> None:
 @pytest.mark.parametrize("description", ["x" * 501, 5, ["a"]])
 def test_description_is_short_text(description: Any) -> None:
     """Descriptions are strings of at most 500 characters."""
-    refused(400, {"description": description})
+    refused(INVALID, {"description": description})
 
 
 def test_transmitter_supplied_properties_are_not_unknown() -> None:
@@ -273,12 +277,12 @@ def test_echoing_the_transmitters_values_is_accepted() -> None:
         ("events_delivered", [NUMBER_PORTED]),
     ],
 )
-def test_changing_a_transmitter_supplied_property_is_400(name: str, value: Any) -> None:
+def test_changing_a_transmitter_supplied_property_is_invalid(name: str, value: Any) -> None:
     """Transmitter-supplied properties may be echoed but never changed."""
     stream = make({"events_requested": [IDENTIFIER_RECYCLED]})
     with pytest.raises(StreamError) as caught:
         check_echoed({name: value}, stream, ISSUER)
-    assert caught.value.status == 400
+    assert caught.value.code is INVALID
     assert name in caught.value.detail
 
 
@@ -355,23 +359,23 @@ def test_put_resets_absent_properties_to_defaults_but_keeps_status() -> None:
     assert (fresh.stream_id, fresh.audience) == (stream.stream_id, stream.audience)
 
 
-def test_put_without_delivery_is_400() -> None:
+def test_put_without_delivery_is_invalid() -> None:
     """A replacement must say how the stream is delivered."""
     with pytest.raises(StreamError) as caught:
         replaced(make(), parse_request({}, allow_http=False), POLL_URL, LATER)
-    assert caught.value.status == 400
+    assert caught.value.code is INVALID
 
 
 # -- verification and status ----------------------------------------------------------
 
 
-def test_verification_is_rate_limited_with_429() -> None:
-    """A second request inside the interval is 429; after it, verification is allowed."""
+def test_verification_is_rate_limited() -> None:
+    """A second request inside the interval is too soon; after it, verification is allowed."""
     stream = make({"min_verification_interval": 30}).verification_requested(NOW)
     assert stream.last_verification_at == NOW
     with pytest.raises(StreamError) as caught:
         stream.verification_requested(NOW + timedelta(seconds=29))
-    assert caught.value.status == 429
+    assert caught.value.code is Refusal.TOO_SOON
     again = stream.verification_requested(NOW + timedelta(seconds=30))
     assert again.last_verification_at == NOW + timedelta(seconds=30)
 
@@ -402,10 +406,10 @@ def test_parse_status_accepts_the_three_statuses(status: StreamStatus) -> None:
     ],
 )
 def test_parse_status_refuses_anything_else(body: Any) -> None:
-    """Unknown statuses, non-text or long reasons, and non-objects are 400."""
+    """Unknown statuses, non-text or long reasons, and non-objects are invalid requests."""
     with pytest.raises(StreamError) as caught:
         parse_status(body)
-    assert caught.value.status == 400
+    assert caught.value.code is INVALID
 
 
 def test_with_status_records_reason_and_time() -> None:
@@ -434,7 +438,7 @@ def test_a_push_endpoint_inside_a_private_network_is_refused(url: str) -> None:
     body = {"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": url}}
     with pytest.raises(StreamError, match="private network") as refused:
         parse_request(body, allow_http=False)
-    assert refused.value.status == 400
+    assert refused.value.code is INVALID
     request = parse_request(body, allow_http=False, allow_private=True)
     assert request.delivery is not None and request.delivery.endpoint_url == url
 

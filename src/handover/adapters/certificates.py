@@ -13,8 +13,9 @@ from typing import Any
 
 from joserfc.util import urlsafe_b64decode
 
-from handover.adapters.receipts import InvalidReceipt, ReceiptSigner, verify
+from handover.adapters.receipts import ReceiptSigner, verify
 from handover.domain.certificates import CERTIFICATE_TYPE, Status, Unverifiable
+from handover.services.receipts import InvalidReceipt
 
 #: Far more than a certificate needs (under 1 kB); refuses pasted novels before decoding.
 MAX_TOKEN_LENGTH = 4096

@@ -13,8 +13,9 @@ plus the sequence numbers it has not seen below that mark (a transaction can com
 sequence after a higher one; such holes are re-read for `hole_grace` seconds), reloads
 those numbers' rows and lays them over the base arrays in a small sorted delta, which is
 merged into the base when it grows. Readers never lock: each question reads one immutable
-snapshot, and `refresh()` swaps in a new one. `start()` runs `refresh()` every 0.5 s in a
-thread, so an event accepted by any process is answered within a second.
+snapshot, and `refresh()` swaps in a new one. `start(interval)` runs `refresh()` every
+`interval` seconds in a thread (HANDOVER_CHECK_REFRESH_SECONDS, 0.5 by default), so an
+event accepted by any process is answered within a second.
 
 Answers equal `domain.check.answer` on the facts `domain.check.facts_of` derives from the
 same rows, field by field (`tests/integration/test_check_index.py` proves it against
@@ -45,12 +46,13 @@ from handover.domain.check import (
     Reason,
     Rnd,
     Verdict,
+    answer,
     seconds,
 )
 from handover.domain.lifecycle import State
 from handover.domain.numbers import parse_number
 from handover.domain.rejections import Rejected
-from handover.services.check import CheckResult, InvalidQuestion, parse_since
+from handover.services.check import CheckResult, InvalidQuestion, check, parse_since
 
 log = logging.getLogger(__name__)
 
@@ -709,6 +711,21 @@ class NumpyCheckIndex:
                 problems.setdefault(i, InvalidQuestion("future_date", "the date is in the future"))
         return BatchResults(result, since, slow, e164s, problems, version)
 
+    def check_one(self, number: str, since: str | date | datetime, now: datetime) -> CheckResult:
+        """`services.check.check` over this index, skipping `phonenumbers` for a canonical
+        E.164 number the index holds (the store holds only numbers that parsed to exactly
+        that text); any other number is parsed as `check` does."""
+        facts = self.facts(number)
+        if facts is None:
+            return check(self, number, since, now)
+        moment = parse_since(since)
+        coverage = self.coverage_start(facts.carrier)
+        try:
+            result = answer(facts, seconds(moment), coverage, seconds(now))
+        except FutureDate:
+            raise InvalidQuestion("future_date", "the date is in the future") from None
+        return CheckResult(number, moment, result, self.data_version)
+
     def check_many(
         self,
         questions: Sequence[tuple[str, str | date | datetime]],
@@ -873,7 +890,7 @@ class NumpyCheckIndex:
 
     # -- keeping current in the background -------------------------------------------------
 
-    def start(self, interval: float = 0.5) -> NumpyCheckIndex:
+    def start(self, interval: float) -> NumpyCheckIndex:
         """Refresh every `interval` seconds in a daemon thread until `stop()`."""
         if self._thread is not None:
             return self

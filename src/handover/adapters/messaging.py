@@ -79,7 +79,7 @@ class HttpSmsSender:
     """POSTs `{"to": ..., "text": ...}` as JSON to a carrier's SMS gateway with a bearer
     token; any answer but 2xx, or no answer within the timeout, raises `SendFailed`."""
 
-    def __init__(self, url: str, token: str | None, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, token: str | None, timeout: float) -> None:
         self.url = url
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.Client(timeout=timeout, headers=headers, follow_redirects=False)
@@ -111,7 +111,7 @@ class SmtpEmailSender:
         starttls: bool = False,
         username: str | None = None,
         password: str | None = None,
-        timeout: float = 10.0,
+        timeout: float,
         subject: str = "Handover",
     ) -> None:
         self.host, self.port, self.sender = host, port, sender

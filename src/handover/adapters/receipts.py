@@ -15,13 +15,11 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OKPKey
 
+from handover.services.receipts import InvalidReceipt
+
 #: The receipt's JOSE `typ` (RFC 8725 §3.11: explicit typing).
 RECEIPT_TYPE = "handover-receipt+jwt"
 ALGORITHMS = ("Ed25519", "ES256")
-
-
-class InvalidReceipt(ValueError):
-    """A receipt that does not verify (bad signature, unknown key, malformed)."""
 
 
 class InvalidReceiptKey(ValueError):

@@ -18,7 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 from joserfc.util import urlsafe_b64decode
 
-from handover.services.access import AccessDenied, Principal
+from handover.services.access import InvalidToken, Principal
 from handover.services.model import Role
 
 _ALGORITHM = "HS256"
@@ -57,7 +57,7 @@ class JwtTokenIssuer:
         return token, self.ttl
 
     def verify(self, token: str) -> Principal:
-        """The token's principal; raises `AccessDenied` when it is not valid (now)."""
+        """The token's principal; raises `InvalidToken` when it is not valid (now)."""
         hit = self._verified.get(token)
         if hit is not None:
             principal, expires = hit
@@ -96,7 +96,7 @@ class JwtTokenIssuer:
             )
             return principal, float(claims["exp"])
         except (JoseError, KeyError, ValueError, TypeError) as exc:
-            raise AccessDenied(f"invalid access token: {exc}") from None
+            raise InvalidToken(f"invalid access token: {exc}") from None
 
 
 def _check_header(token: str) -> None:
@@ -108,6 +108,6 @@ def _check_header(token: str) -> None:
     try:
         header = json.loads(urlsafe_b64decode(encoded.encode("ascii")))
     except (ValueError, UnicodeEncodeError):
-        raise AccessDenied("invalid access token: the header is not base64url JSON") from None
+        raise InvalidToken("invalid access token: the header is not base64url JSON") from None
     if not isinstance(header, dict) or header.get("alg") != _ALGORITHM or "crit" in header:
-        raise AccessDenied("invalid access token: not a Handover access token header")
+        raise InvalidToken("invalid access token: not a Handover access token header")

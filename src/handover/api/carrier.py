@@ -37,26 +37,19 @@ def _carrier(principal: Principal) -> str:
     return principal.carrier_id
 
 
-def _unknown_carrier() -> Problem:
-    return Problem(403, "unknown-carrier", "This client's carrier no longer exists")
-
-
 @router.post("/events", response_model=EventBatchPublic)
 def report_events(
     batch: EventBatchIn, principal: CarrierReporter, uow_factory: UowFactory, settings: AppSettings
 ) -> EventBatchPublic:
     """Report up to 10,000 lifecycle events. Each is accepted, a duplicate (same
     `event_id`, same content) or rejected with a reason; rejected events change nothing."""
-    try:
-        result = reporting.report_events(
-            uow_factory,
-            _carrier(principal),
-            [event.model_dump() for event in batch.events],
-            region=batch.region,
-            policy=settings.freeze_policy,
-        )
-    except reporting.UnknownCarrier:
-        raise _unknown_carrier() from None
+    result = reporting.report_events(
+        uow_factory,
+        _carrier(principal),
+        [event.model_dump() for event in batch.events],
+        region=batch.region,
+        policy=settings.freeze_policy,
+    )
     return EventBatchPublic(
         accepted=result.accepted,
         duplicates=result.duplicates,
@@ -127,21 +120,16 @@ def _ingest_spooled(
     region: str | None,
 ) -> Ingest:
     with open(path, "rb") as lines:
-        try:
-            return reporting.ingest_file(
-                uow_factory,
-                sorters,
-                carrier_id,
-                lines,
-                filename=filename,
-                region=region,
-                total_bytes=os.path.getsize(path),
-                policy=settings.freeze_policy,
-            )
-        except reporting.UnknownCarrier:
-            raise _unknown_carrier() from None
-        except reporting.FileRejected as exc:
-            raise Problem(422, "unreadable-file", "The file cannot be read", str(exc)) from None
+        return reporting.ingest_file(
+            uow_factory,
+            sorters,
+            carrier_id,
+            lines,
+            filename=filename,
+            region=region,
+            total_bytes=os.path.getsize(path),
+            policy=settings.freeze_policy,
+        )
 
 
 @router.get("/files", response_model=IngestListPublic)

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from handover.domain.bindings import MAX_ACCOUNT_REF
 from handover.domain.cases import MAX_COMPLAINT, MAX_REASON, Case, CaseRecord
 from handover.domain.checklist import NumberChecklist
 from handover.domain.platforms import Platform
@@ -258,7 +259,7 @@ class QueuedComplaint(ComplaintPublic):
 class BindingCaseCreate(_Strict):
     number: str = Field(max_length=32)
     platform: str = Field(max_length=64)
-    account_ref: str = Field(min_length=1, max_length=128)
+    account_ref: str = Field(min_length=1, max_length=MAX_ACCOUNT_REF)
     kind: Literal["migrate", "unbind"]
     migrate_to: str | None = Field(default=None, max_length=32)
 

@@ -30,8 +30,7 @@ from handover.api.case_schemas import (
     RenewalPublic,
 )
 from handover.api.deps import SignedIn, UowFactory, require_platform, require_scope
-from handover.api.problems import Problem
-from handover.domain.cases import CaseError, CaseState
+from handover.domain.cases import CaseState
 from handover.services import cases
 from handover.services import checklist as checklist_service
 from handover.services.access import Principal
@@ -43,35 +42,6 @@ regulator = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 PlatformId = Annotated[str, Depends(require_platform("cases"))]
 RegulatorReader = Annotated[Principal, Depends(require_scope("regulator:read"))]
 
-#: Status codes of the case rules (`CaseError.code`); anything else is a 409 conflict.
-_STATUS = {
-    "not-in-service": 409,
-    "unknown-platform": 422,
-    "nothing-selected": 422,
-    "invalid-outcome": 422,
-    "outcome-not-allowed": 422,
-    "reason-required": 422,
-    "invalid-reason": 422,
-    "invalid-complaint": 422,
-    "invalid-kind": 422,
-    "invalid-number": 422,
-    "migrate-to-required": 422,
-    "migrate-to-not-yours": 422,
-    "migrate-to-same": 422,
-    "no-such-binding": 404,
-}
-
-
-def _refused(error: CaseError) -> Problem:
-    return Problem(
-        _STATUS.get(error.code, 409), error.code, "The case cannot do that", error.detail
-    )
-
-
-def _not_found(case_id: str) -> Problem:
-    return Problem(404, "not-found", "No such case", f"{case_id} is not one of yours")
-
-
 # The owner (signed in with an SMS code)
 
 
@@ -79,10 +49,7 @@ def _not_found(case_id: str) -> Problem:
 async def renewal_options(session: SignedIn, uow_factory: UowFactory) -> RenewalOptions:
     """The platforms you can ask: those still listing your number from before your tenure,
     and every other participating platform. Names only; never anyone's accounts."""
-    try:
-        choice, platforms = await run_in_threadpool(cases.choice_for, uow_factory, session.e164)
-    except CaseError as error:
-        raise _refused(error) from None
+    choice, platforms = await run_in_threadpool(cases.choice_for, uow_factory, session.e164)
     refs = {p.id: PlatformRef.of(p) for p in platforms}
     return RenewalOptions(
         number=choice.e164,
@@ -99,16 +66,13 @@ async def request_renewal(
     """Ask the chosen platforms (and, with `check_all_others`, every other one) to unbind
     accounts left on your number from before your tenure. One case per platform; asking
     again while cases are open opens nothing new and answers 200 with the latest renewal."""
-    try:
-        progress = await run_in_threadpool(
-            cases.request_renewal,
-            uow_factory,
-            session.e164,
-            body.platforms,
-            body.check_all_others,
-        )
-    except CaseError as error:
-        raise _refused(error) from None
+    progress = await run_in_threadpool(
+        cases.request_renewal,
+        uow_factory,
+        session.e164,
+        body.platforms,
+        body.check_all_others,
+    )
     response.headers["Location"] = f"/v1/subscriber/renewals/{progress.renewal.id}"
     if not progress.opened:
         response.status_code = 200
@@ -118,34 +82,21 @@ async def request_renewal(
 @owner.get("/renewals/{renewal_id}", response_model=RenewalPublic)
 async def renewal(renewal_id: str, session: SignedIn, uow_factory: UowFactory) -> RenewalPublic:
     """Per-platform progress of one of your renewals."""
-    try:
-        progress = await run_in_threadpool(
-            cases.renewal_progress, uow_factory, session.e164, renewal_id
-        )
-    except cases.CaseNotFound:
-        raise _not_found(renewal_id) from None
-    except CaseError as error:
-        raise _refused(error) from None
+    progress = await run_in_threadpool(
+        cases.renewal_progress, uow_factory, session.e164, renewal_id
+    )
     return RenewalPublic.of(progress)
 
 
 @owner.get("/cases", response_model=list[OwnerCase])
 async def my_cases(session: SignedIn, uow_factory: UowFactory) -> list[OwnerCase]:
-    try:
-        found = await run_in_threadpool(cases.owner_cases, uow_factory, session.e164)
-    except CaseError as error:
-        raise _refused(error) from None
+    found = await run_in_threadpool(cases.owner_cases, uow_factory, session.e164)
     return [OwnerCase.of(item) for item in found]
 
 
 @owner.get("/cases/{case_id}", response_model=OwnerCaseDetail)
 async def my_case(case_id: str, session: SignedIn, uow_factory: UowFactory) -> OwnerCaseDetail:
-    try:
-        detail = await run_in_threadpool(cases.owner_case, uow_factory, session.e164, case_id)
-    except cases.CaseNotFound:
-        raise _not_found(case_id) from None
-    except CaseError as error:
-        raise _refused(error) from None
+    detail = await run_in_threadpool(cases.owner_case, uow_factory, session.e164, case_id)
     return OwnerCaseDetail.of_detail(detail)
 
 
@@ -155,14 +106,9 @@ async def complain(
 ) -> ComplaintPublic:
     """File a complaint about one of your cases; it goes to the regulator with the case's
     history."""
-    try:
-        complaint = await run_in_threadpool(
-            cases.file_complaint, uow_factory, session.e164, case_id, body.category, body.text
-        )
-    except cases.CaseNotFound:
-        raise _not_found(case_id) from None
-    except CaseError as error:
-        raise _refused(error) from None
+    complaint = await run_in_threadpool(
+        cases.file_complaint, uow_factory, session.e164, case_id, body.category, body.text
+    )
     return ComplaintPublic.model_validate(complaint)
 
 
@@ -182,21 +128,16 @@ async def binding_case(
 ) -> OwnerCase:
     """Ask a platform to move one of your accounts to another number you hold (`migrate`)
     or to unbind it. The same request while its case is open answers 200 with that case."""
-    try:
-        case, opened = await run_in_threadpool(
-            checklist_service.open_binding_case,
-            uow_factory,
-            session.e164,
-            body.number,
-            body.platform,
-            body.account_ref,
-            body.kind,
-            body.migrate_to,
-        )
-    except cases.CaseNotFound:
-        raise Problem(404, "not-found", "Not a number you hold", body.number) from None
-    except CaseError as error:
-        raise _refused(error) from None
+    case, opened = await run_in_threadpool(
+        checklist_service.open_binding_case,
+        uow_factory,
+        session.e164,
+        body.number,
+        body.platform,
+        body.account_ref,
+        body.kind,
+        body.migrate_to,
+    )
     if not opened:
         response.status_code = 200
     detail = await run_in_threadpool(cases.owner_case, uow_factory, session.e164, case.id)
@@ -231,10 +172,7 @@ async def platform_cases(
 async def platform_case(
     case_id: str, platform_id: PlatformId, uow_factory: UowFactory
 ) -> PlatformCasePublic:
-    try:
-        detail = await run_in_threadpool(cases.platform_case, uow_factory, platform_id, case_id)
-    except cases.CaseNotFound:
-        raise _not_found(case_id) from None
+    detail = await run_in_threadpool(cases.platform_case, uow_factory, platform_id, case_id)
     return PlatformCasePublic.of(detail.case)
 
 
@@ -249,14 +187,9 @@ async def answer(
     """Answer a case: no_account, unbound, frozen, migrated (… per kind) or rejected with a
     reason the owner reads. The same answer again is 200 and changes nothing; a different
     answer to a closed case is 409."""
-    try:
-        case, changed = await run_in_threadpool(
-            cases.answer_case, uow_factory, platform_id, case_id, body.outcome, body.reason
-        )
-    except cases.CaseNotFound:
-        raise _not_found(case_id) from None
-    except CaseError as error:
-        raise _refused(error) from None
+    case, changed = await run_in_threadpool(
+        cases.answer_case, uow_factory, platform_id, case_id, body.outcome, body.reason
+    )
     if not changed:
         response.headers["Idempotent-Replay"] = "true"
     return PlatformCasePublic.of(case)
@@ -281,10 +214,7 @@ async def overdue(
 async def regulator_case(
     case_id: str, principal: RegulatorReader, uow_factory: UowFactory
 ) -> RegulatorCaseDetail:
-    try:
-        detail = await run_in_threadpool(cases.case_detail, uow_factory, case_id)
-    except cases.CaseNotFound:
-        raise Problem(404, "not-found", "No such case", case_id) from None
+    detail = await run_in_threadpool(cases.case_detail, uow_factory, case_id)
     return RegulatorCaseDetail.of_detail(detail, datetime.now(UTC))
 
 

@@ -18,16 +18,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from handover.adapters.certificates import CertificateKeys
+from handover import bootstrap
 from handover.api.deps import AppSettings, SignedIn, UowFactory
-from handover.api.problems import Problem
-from handover.domain.certificates import (
-    CertificateClaims,
-    NotInService,
-    Standing,
-    Status,
-    Verification,
-)
+from handover.domain.certificates import CertificateClaims, Standing, Status, Verification
 from handover.services.certificates import issue_certificate, verify_certificate
 from handover.web import render
 from handover.web.qr import qr_svg
@@ -40,11 +33,11 @@ PRINT_PAGE = "/certificates/print"
 MAX_BODY_TOKEN = 16_384
 
 
-async def _keys(request: Request) -> CertificateKeys:
-    return CertificateKeys(request.app.state.receipt_signer)
+async def _keys(request: Request) -> bootstrap.CertificateKeys:
+    return bootstrap.certificate_keys(request.app.state.receipt_signer)
 
 
-Keys = Annotated[CertificateKeys, Depends(_keys)]
+Keys = Annotated[bootstrap.CertificateKeys, Depends(_keys)]
 
 
 class TokenIn(BaseModel):
@@ -126,10 +119,7 @@ def issue(
     """A tenure certificate of the signed-in subscriber's number: "held by its current
     subscriber since D", signed, with links to print and verify it."""
     validity = timedelta(days=settings.certificate_ttl_days)
-    try:
-        issued = issue_certificate(uow_factory, keys, person.e164, _now(), validity)
-    except NotInService as exc:
-        raise Problem(409, "not-in-service", "The number is not in service", str(exc)) from None
+    issued = issue_certificate(uow_factory, keys, person.e164, _now(), validity)
     base = settings.public_url
     return IssuedCertificatePublic(
         token=issued.token,

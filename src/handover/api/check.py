@@ -17,7 +17,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -25,8 +25,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from handover import bootstrap
-from handover.adapters.receipts import InvalidReceipt, ReceiptSigner
-from handover.adapters.receipts import verify as verify_receipt
 from handover.api.check_schemas import (
     MAX_BATCH_BYTES,
     MAX_BATCH_ITEMS,
@@ -41,23 +39,17 @@ from handover.api.check_schemas import (
 )
 from handover.api.deps import UowFactory, require_scope
 from handover.api.problems import Problem
-from handover.domain.check import FutureDate, Reason, Rnd, answer, seconds
+from handover.domain.check import Unanswered
 from handover.domain.dates import instant
-from handover.domain.numbers import parse_number
-from handover.domain.rejections import Rejected
 from handover.services.access import AccessDenied, Principal, TokenIssuer
 from handover.services.check import (
     CheckIndex,
     CheckResult,
     InvalidQuestion,
-    carrier_countries,
     check,
-    parse_since,
+    recycled_since,
 )
-from handover.services.receipts import answer_record, sign_receipt
-
-if TYPE_CHECKING:
-    from handover.adapters.check_index import BatchResults
+from handover.services.receipts import InvalidReceipt, ReceiptSigner, answer_record, sign_receipt
 
 logger = logging.getLogger(__name__)
 
@@ -109,21 +101,6 @@ def _record(
     return record
 
 
-def _question_problem(exc: InvalidQuestion) -> Problem:
-    titles = {
-        "invalid_number": "Not a valid E.164 number",
-        "invalid_date": "Not an ISO 8601 date",
-        "future_date": "The date is in the future",
-    }
-    return Problem(
-        422,
-        exc.code.replace("_", "-"),
-        titles.get(exc.code, "The question cannot be answered"),
-        str(exc),
-        code=exc.code,
-    )
-
-
 # -- /v1/check ---------------------------------------------------------------------------
 
 
@@ -148,13 +125,10 @@ async def get_check(
     `disconnected`/`rnd`, a login `verdict` with its reasons, and the data version."""
     now = _now()
     in_memory = _in_memory(index)
-    try:
-        if in_memory:
-            result = _check_one(index, number, since, now)
-        else:  # the store-reading index: off the event loop
-            result = await run_in_threadpool(check, index, number, since, now)
-    except InvalidQuestion as exc:
-        raise _question_problem(exc) from None
+    if in_memory:
+        result = bootstrap.check_one(index, number, since, now)
+    else:  # the store-reading index: off the event loop
+        result = await run_in_threadpool(check, index, number, since, now)
     if receipt:
         record = await run_in_threadpool(_record, result, signer, principal.client_id, now)
     else:
@@ -165,24 +139,6 @@ async def get_check(
 def _in_memory(index: CheckIndex) -> bool:
     """Whether the index answers from memory (no store access): `NumpyCheckIndex`."""
     return callable(getattr(index, "resolve", None))
-
-
-def _check_one(index: CheckIndex, number: str, since: str, now: datetime) -> CheckResult:
-    """`services.check.check` on an in-memory index, skipping `phonenumbers` for a
-    canonical E.164 number the index holds (as its `check_many` does: the store holds
-    only numbers that parsed to exactly that text)."""
-    from handover.adapters.check_index import e164_key
-
-    facts = index.facts(number) if e164_key(number) is not None else None
-    if facts is None:
-        return check(index, number, since, now)
-    moment = parse_since(since)
-    coverage = index.coverage_start(facts.carrier)
-    try:
-        result = answer(facts, seconds(moment), coverage, seconds(now))
-    except FutureDate:
-        raise InvalidQuestion("future_date", "the date is in the future") from None
-    return CheckResult(number, moment, result, index.data_version)
 
 
 def _item_error(index: int, item: Any, code: str, message: str) -> dict[str, Any]:
@@ -376,7 +332,7 @@ def _stamps(epoch: Any, none: bool) -> list[str]:
     return stamps
 
 
-def _answer_fragments(resolved: BatchResults) -> list[str]:
+def _answer_fragments(resolved: bootstrap.BatchResults) -> list[str]:
     """The `state` ... `reasons` members of each answer's JSON, built once per distinct
     combination from the domain's own answer object and `answer_record`."""
     import numpy as np
@@ -411,7 +367,7 @@ def _fast_texts(
     positions, numbers, since, texts = _split(items, start)
     if not numbers:
         return texts, len(texts)
-    resolved: BatchResults = index.resolve(numbers, since, now)
+    resolved: bootstrap.BatchResults = index.resolve(numbers, since, now)
     a = resolved.answers
     shown = list(numbers)
     for i, e164 in resolved.e164s.items():
@@ -584,7 +540,7 @@ def post_verify_receipt(body: ReceiptIn, signer: Signer) -> ReceiptVerificationP
     """Is this receipt signed by Handover's receipt key? Anyone may ask; the answer carries
     the signed claims (number, date, answer, data version, time, caller)."""
     try:
-        claims = verify_receipt(body.receipt, signer.jwks())
+        claims = bootstrap.verify_receipt(body.receipt, signer.jwks())
     except InvalidReceipt as exc:
         return ReceiptVerificationPublic(valid=False, error=str(exc))
     return ReceiptVerificationPublic(valid=True, kid=signer.kid, claims=claims)
@@ -686,40 +642,37 @@ def _camara_question(body: bytes, today: date) -> tuple[str, date]:
     return phone, specified
 
 
-def _not_found() -> CamaraError:
-    return CamaraError(404, "IDENTIFIER_NOT_FOUND", "Phone number not found.")
-
-
-def _not_applicable(message: str) -> CamaraError:
-    return CamaraError(422, "SERVICE_NOT_APPLICABLE", message)
+_NOT_FOUND = (404, "IDENTIFIER_NOT_FOUND", "Phone number not found.")
+#: CAMARA's error for each reason a check cannot say whether a number was recycled.
+_UNANSWERED = {
+    Unanswered.BEFORE_COVERAGE: (
+        422,
+        "SERVICE_NOT_APPLICABLE",
+        "The service has no data for this phone number on the specified date.",
+    ),
+    Unanswered.COUNTRY_NOT_SERVED: (
+        422,
+        "SERVICE_NOT_APPLICABLE",
+        "The service is not available for the provided phone number.",
+    ),
+    Unanswered.NEVER_REPORTED: _NOT_FOUND,
+}
 
 
 def _camara_answer(
     request: Request, uow_factory: UowFactory, number: str, specified: date, now: datetime
 ) -> bool:
     try:
-        result = check(_index(request), number, specified, now)
+        found = recycled_since(_index(request), uow_factory, number, specified, now)
     except InvalidQuestion as exc:
         if exc.code == "future_date":
             raise CamaraError(
                 400, "OUT_OF_RANGE", "specifiedDate must not be in the future."
             ) from None
-        raise _not_found() from None
-    answer = result.answer
-    if answer.rnd is Rnd.NO_DATA or answer.recycled is None:
-        if Reason.BEFORE_COVERAGE in answer.reasons:
-            raise _not_applicable(
-                "The service has no data for this phone number on the specified date."
-            )
-        # Never reported: unknown in a country Handover covers, else not served at all.
-        try:
-            region = parse_number(number).region
-        except Rejected:
-            raise _not_found() from None
-        if region not in carrier_countries(uow_factory):
-            raise _not_applicable("The service is not available for the provided phone number.")
-        raise _not_found()
-    return answer.recycled
+        raise CamaraError(*_NOT_FOUND) from None
+    if isinstance(found, Unanswered):
+        raise CamaraError(*_UNANSWERED[found])
+    return found
 
 
 @camara.post(

@@ -17,7 +17,7 @@ from handover.api.problems import Problem
 from handover.config import Settings
 from handover.domain.sign_in import TOKEN_PREFIX
 from handover.services import sign_in
-from handover.services.access import AccessDenied, Principal, TokenIssuer
+from handover.services.access import Principal, TokenIssuer
 from handover.services.ports import UnitOfWorkFactory
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /oauth/token")
@@ -57,16 +57,7 @@ async def _principal(
             "Get one from POST /oauth/token with client credentials.",
             headers=_CHALLENGE,
         )
-    try:
-        return tokens.verify(credentials.credentials)
-    except AccessDenied as exc:
-        raise Problem(
-            401,
-            "unauthenticated",
-            "The bearer token is not valid",
-            str(exc),
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        ) from None
+    return tokens.verify(credentials.credentials)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
@@ -124,16 +115,7 @@ def _signed_in(
             "from POST /v1/subscriber/sign-in.",
             headers=_CHALLENGE,
         )
-    try:
-        return sign_in.session(request.app.state.uow_factory, token, datetime.now(UTC))
-    except sign_in.NotSignedIn as exc:
-        raise Problem(
-            401,
-            "not-signed-in",
-            "The session is not valid",
-            str(exc),
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        ) from None
+    return sign_in.session(request.app.state.uow_factory, token, datetime.now(UTC))
 
 
 #: The signed-in subscriber (a person), from their session; 401 problem details otherwise.

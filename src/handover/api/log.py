@@ -11,7 +11,6 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from handover.api.deps import UowFactory, require_scope
-from handover.api.problems import Problem
 from handover.services import audit
 from handover.services.access import Principal
 from handover.tlog.verify import b64encode
@@ -64,17 +63,7 @@ def inclusion(
     index: Annotated[int, Query(ge=0)],
     tree_size: Annotated[int | None, Query(ge=1, description="Default: latest checkpoint")] = None,
 ) -> InclusionProofPublic:
-    try:
-        proof = audit.prove_inclusion(uow_factory, index, tree_size)
-    except audit.NoCheckpoint:
-        raise Problem(
-            409,
-            "no-checkpoint",
-            "No checkpoint covers any entry yet",
-            "Ask for tree_size explicitly or wait for the next checkpoint.",
-        ) from None
-    except audit.OutOfRange as exc:
-        raise Problem(422, "out-of-range", "No such entry in that tree", str(exc)) from None
+    proof = audit.prove_inclusion(uow_factory, index, tree_size)
     return InclusionProofPublic(
         index=index,
         tree_size=proof.size,
@@ -89,10 +78,7 @@ def consistency(
     first: Annotated[int, Query(ge=1)],
     second: Annotated[int, Query(ge=1)],
 ) -> ConsistencyProofPublic:
-    try:
-        proof = audit.prove_consistency(uow_factory, first, second)
-    except audit.OutOfRange as exc:
-        raise Problem(422, "out-of-range", "No such tree sizes", str(exc)) from None
+    proof = audit.prove_consistency(uow_factory, first, second)
     return ConsistencyProofPublic(
         first=first, second=second, proof=[b64encode(node) for node in proof]
     )
@@ -101,12 +87,7 @@ def consistency(
 @router.get("/receipts/{index}", response_class=PlainTextResponse)
 def receipt(index: int, uow_factory: UowFactory, request: Request) -> PlainTextResponse:
     """A C2SP tlog-proof bundle for one entry: verifies offline with `python -m handover.tlog`."""
-    try:
-        bundle = audit.receipt(uow_factory, index, _signer(request), datetime.now(UTC))
-    except audit.OutOfRange:
-        raise Problem(
-            404, "not-found", "No such log entry", f"the log has no entry {index}"
-        ) from None
+    bundle = audit.receipt(uow_factory, index, _signer(request), datetime.now(UTC))
     return PlainTextResponse(bundle, media_type=_NOTE)
 
 

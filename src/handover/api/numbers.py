@@ -10,7 +10,6 @@ from fastapi import APIRouter
 from handover.api.deps import AppSettings, NumberReader, UowFactory
 from handover.api.problems import Problem
 from handover.api.schemas import NumberHistoryPublic, RecordedEventPublic, TenurePublic
-from handover.domain.rejections import Reason, Rejected
 from handover.services.freeze import advice_for
 from handover.services.history import number_history
 from handover.services.notices import NoticeForSubscriber, notice_for
@@ -25,10 +24,7 @@ def get_number(
     number: str, principal: NumberReader, uow_factory: UowFactory
 ) -> NumberHistoryPublic:
     """State, tenures and events of a number. A carrier that does not hold it gets 404."""
-    try:
-        history = number_history(uow_factory, number, principal)
-    except Rejected as exc:
-        raise Problem(422, "invalid-number", "Not a valid E.164 number", exc.detail) from None
+    history = number_history(uow_factory, number, principal)
     if history is None:
         raise Problem(404, "not-found", "No such number", f"{number} is not known to you")
     return NumberHistoryPublic(
@@ -87,14 +83,7 @@ def get_activation_notice(
 ) -> dict[str, Any]:
     """What to tell a new subscriber at the counter or in the app: was the number used
     before, and which platforms still list it from before this tenure (names only)."""
-    try:
-        found = notice_for(uow_factory, principal, number)
-    except Rejected as exc:
-        if exc.reason is Reason.INVALID_NUMBER:
-            raise Problem(422, "invalid-number", "Not a valid E.164 number", exc.detail) from None
-        raise Problem(
-            409, "no-subscriber", "The number has no subscriber now", exc.detail
-        ) from None
+    found = notice_for(uow_factory, principal, number)
     if found is None:
         raise Problem(404, "not-found", "No such number", f"{number} is not known to you")
     return {
@@ -117,14 +106,7 @@ def get_release_advice(
     high-value accounts still bound from the cancelled tenure (platform names only), and
     reminders to the previous owner not yet sent. A `released` report dated earlier is
     refused with `freeze_not_over` unless it carries an `override_reason`."""
-    try:
-        found = advice_for(
-            uow_factory, principal, number, settings.freeze_policy, datetime.now(UTC)
-        )
-    except Rejected as exc:
-        if exc.reason is Reason.INVALID_NUMBER:
-            raise Problem(422, "invalid-number", "Not a valid E.164 number", exc.detail) from None
-        raise Problem(409, "not-frozen", "The number is not frozen", exc.detail) from None
+    found = advice_for(uow_factory, principal, number, settings.freeze_policy, datetime.now(UTC))
     if found is None:
         raise Problem(404, "not-found", "No such number", f"{number} is not known to you")
     advice = found.advice

@@ -41,12 +41,9 @@ def link_subscribers(
     nothing."""
     if principal.carrier_id is None:
         raise Problem(403, "not-a-carrier", "Only a carrier's client may link its subscribers")
-    try:
-        linked = people.link_subscribers(
-            uow_factory, principal.carrier_id, body.subscriber, body.same_as, datetime.now(UTC)
-        )
-    except ValueError as error:
-        raise Problem(422, "invalid-links", "The links cannot be used", str(error)) from None
+    linked = people.link_subscribers(
+        uow_factory, principal.carrier_id, body.subscriber, body.same_as, datetime.now(UTC)
+    )
     return SubscriberLinksPublic(
         subscriber=linked.subscriber, same_as=linked.same_as, created=linked.created
     )

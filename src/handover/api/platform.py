@@ -12,7 +12,6 @@ from fastapi import APIRouter, Body, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from handover.api.deps import UowFactory, require_platform
-from handover.api.problems import Problem
 from handover.domain.bindings import Binding, InvalidBinding
 from handover.services import bindings
 
@@ -31,22 +30,9 @@ _EXAMPLE = {
 }
 
 
-def _refused(error: Exception) -> Problem:
-    if isinstance(error, bindings.BatchTooLarge):
-        return Problem(413, "batch-too-large", "The batch is too large", str(error))
-    assert isinstance(error, bindings.InvalidBindings)
-    return Problem(
-        422,
-        "invalid-bindings",
-        "Some bindings cannot be used; nothing was written",
-        str(error),
-        errors=[{"index": fault.index, "detail": fault.detail} for fault in error.faults],
-    )
-
-
 def _items(body: Any) -> Any:
     if not isinstance(body, dict) or set(body) != {"bindings"}:
-        raise _refused(bindings.InvalidBindings([InvalidBinding(0, 'send {"bindings": [...]}')]))
+        raise bindings.InvalidBindings([InvalidBinding(0, 'send {"bindings": [...]}')])
     return body["bindings"]
 
 
@@ -67,12 +53,9 @@ async def register(
 ) -> dict[str, int]:
     """Register or update up to 10,000 bindings: number, account_ref (opaque), bound_since,
     tier. All or nothing; sending the same batch again changes nothing."""
-    try:
-        result = await run_in_threadpool(
-            bindings.register_bindings, uow_factory, platform_id, _items(body)
-        )
-    except (bindings.InvalidBindings, bindings.BatchTooLarge) as error:
-        raise _refused(error) from None
+    result = await run_in_threadpool(
+        bindings.register_bindings, uow_factory, platform_id, _items(body)
+    )
     return {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
 
 
@@ -81,12 +64,9 @@ async def remove(
     uow_factory: UowFactory, platform_id: Platform, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, int]:
     """Remove bindings named by number and account_ref (those not registered are ignored)."""
-    try:
-        removed = await run_in_threadpool(
-            bindings.remove_bindings, uow_factory, platform_id, _items(body)
-        )
-    except (bindings.InvalidBindings, bindings.BatchTooLarge) as error:
-        raise _refused(error) from None
+    removed = await run_in_threadpool(
+        bindings.remove_bindings, uow_factory, platform_id, _items(body)
+    )
     return {"removed": removed}
 
 
@@ -99,10 +79,7 @@ async def listed(
     limit: Annotated[int, Query(ge=1, le=bindings.MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
     """The platform's own bindings, a page at a time."""
-    try:
-        page, after = await run_in_threadpool(
-            bindings.list_bindings, uow_factory, platform_id, number, cursor, limit
-        )
-    except bindings.InvalidBindings as error:
-        raise _refused(error) from None
+    page, after = await run_in_threadpool(
+        bindings.list_bindings, uow_factory, platform_id, number, cursor, limit
+    )
     return {"items": [_public(binding) for binding in page], "next": after}

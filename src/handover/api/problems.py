@@ -1,13 +1,48 @@
-"""Errors as HTTP problem details (RFC 9457)."""
+"""Errors as HTTP problem details (RFC 9457), mapped here and nowhere else.
+
+Domain and service errors say what went wrong in their own words: a class, and a `code`
+where one class covers several refusals (`StreamError.code`, `CaseError.code`,
+`InvalidQuestion.code`, `Rejected.reason`). `ERRORS` says how each is answered over HTTP
+(status, problem type, title); `install` registers one handler for all of them, so routes
+let these errors pass and never build their problem details by hand. `Problem` is for what
+only HTTP knows (no bearer token, a media type, a body too large). Answers whose body a
+specification fixes (OAuth token errors, CAMARA) are written where they are answered.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from handover.domain.cases import CaseError, CaseRule
+from handover.domain.certificates import NotInService
+from handover.domain.contacts import InvalidContact
+from handover.domain.freeze import NotFrozen
+from handover.domain.notices import NoSubscriber
+from handover.domain.people import InvalidLinks
+from handover.domain.rejections import Reason, Rejected
+from handover.domain.sign_in import (
+    CodeExpired,
+    LockedOut,
+    MalformedCode,
+    NoCodeWaiting,
+    SignInRefused,
+    TooManyCodes,
+    WrongCode,
+)
+from handover.domain.ssf.streams import Refusal, StreamError
+from handover.services import audit, bindings, reporting
+from handover.services.access import AccessDenied, InvalidToken
+from handover.services.cases import CaseNotFound
+from handover.services.check import InvalidQuestion
+from handover.services.checklist import NotYourNumber
+from handover.services.sign_in import MalformedNumber, NotSignedIn
 
 PROBLEM_TYPES = "https://handover.example/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -29,6 +64,153 @@ class Problem(Exception):
         self.extra = extra
 
 
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    """How one error is answered: its status, problem type (a slug under `PROBLEM_TYPES`;
+    None: the error's own code names it) and title. The detail is the error's."""
+
+    status: int
+    slug: str | None
+    title: str
+
+
+#: An error class, or an error class with one of its codes.
+ErrorKey = type[Exception] | tuple[type[Exception], str]
+
+
+def _case(status: int, *rules: CaseRule) -> dict[ErrorKey, ProblemType]:
+    return {
+        (CaseError, rule): ProblemType(status, None, "The case cannot do that") for rule in rules
+    }
+
+
+#: Every domain and service error the API answers, by class, or by (class, code) where one
+#: class covers several refusals. A subclass's own entry wins over its base's.
+ERRORS: Mapping[ErrorKey, ProblemType] = {
+    # Streams (SSF 1.0 §8 gives the statuses)
+    (StreamError, Refusal.INVALID_REQUEST): ProblemType(400, "ssf", "The request cannot be used"),
+    (StreamError, Refusal.FORBIDDEN): ProblemType(403, "ssf", "This client may not do that"),
+    (StreamError, Refusal.NOT_FOUND): ProblemType(404, "ssf", "No such stream"),
+    (StreamError, Refusal.TOO_MANY_STREAMS): ProblemType(409, "ssf", "Too many streams"),
+    (StreamError, Refusal.TOO_SOON): ProblemType(429, "ssf", "Too many requests"),
+    # Cases: another party's case is not found, never forbidden
+    **_case(
+        422,
+        CaseRule.UNKNOWN_PLATFORM,
+        CaseRule.NOTHING_SELECTED,
+        CaseRule.INVALID_KIND,
+        CaseRule.INVALID_NUMBER,
+        CaseRule.INVALID_OUTCOME,
+        CaseRule.OUTCOME_NOT_ALLOWED,
+        CaseRule.REASON_REQUIRED,
+        CaseRule.INVALID_REASON,
+        CaseRule.MIGRATE_TO_REQUIRED,
+        CaseRule.MIGRATE_TO_NOT_YOURS,
+        CaseRule.MIGRATE_TO_SAME,
+        CaseRule.INVALID_COMPLAINT,
+    ),
+    **_case(404, CaseRule.NO_SUCH_BINDING),
+    **_case(
+        409,
+        CaseRule.NOT_IN_SERVICE,
+        CaseRule.CASE_OPEN,
+        CaseRule.CASE_CLOSED,
+        CaseRule.NOT_OVERDUE,
+        CaseRule.ALREADY_ESCALATED,
+    ),
+    CaseNotFound: ProblemType(404, "not-found", "No such case"),
+    NotYourNumber: ProblemType(404, "not-found", "Not a number you hold"),
+    # The check (the problem also carries the error's `code`)
+    (InvalidQuestion, "invalid_number"): ProblemType(422, None, "Not a valid E.164 number"),
+    (InvalidQuestion, "invalid_date"): ProblemType(422, None, "Not an ISO 8601 date"),
+    (InvalidQuestion, "future_date"): ProblemType(422, None, "The date is in the future"),
+    InvalidQuestion: ProblemType(422, None, "The question cannot be answered"),
+    # Numbers, lifecycle rules
+    (Rejected, Reason.INVALID_NUMBER): ProblemType(
+        422, "invalid-number", "Not a valid E.164 number"
+    ),
+    Rejected: ProblemType(422, None, "The request breaks a lifecycle rule"),
+    NoSubscriber: ProblemType(409, "no-subscriber", "The number has no subscriber now"),
+    NotFrozen: ProblemType(409, "not-frozen", "The number is not frozen"),
+    NotInService: ProblemType(409, "not-in-service", "The number is not in service"),
+    # Carriers' reports and files
+    reporting.FileRejected: ProblemType(422, "unreadable-file", "The file cannot be read"),
+    reporting.BatchTooLarge: ProblemType(413, "batch-too-large", "The batch is too large"),
+    reporting.UnknownCarrier: ProblemType(
+        403, "unknown-carrier", "This client's carrier no longer exists"
+    ),
+    # The binding registry (the problem also lists each fault)
+    bindings.InvalidBindings: ProblemType(
+        422, "invalid-bindings", "Some bindings cannot be used; nothing was written"
+    ),
+    bindings.BatchTooLarge: ProblemType(413, "batch-too-large", "The batch is too large"),
+    # The audit log
+    audit.NoSuchEntry: ProblemType(422, "out-of-range", "No such entry in that tree"),
+    audit.NoSuchTreeSizes: ProblemType(422, "out-of-range", "No such tree sizes"),
+    audit.OutOfRange: ProblemType(422, "out-of-range", "No such entry or tree size"),
+    audit.NoLogEntry: ProblemType(404, "not-found", "No such log entry"),
+    audit.NoCheckpoint: ProblemType(409, "no-checkpoint", "No checkpoint covers any entry yet"),
+    # People: links, contacts, sign-in (a refusal that passes with time says when)
+    InvalidLinks: ProblemType(422, "invalid-links", "The links cannot be used"),
+    InvalidContact: ProblemType(422, "invalid-contact", "The contact cannot be used"),
+    MalformedNumber: ProblemType(400, "invalid-number", "The number is not valid"),
+    MalformedCode: ProblemType(400, "invalid-code", "The code is not valid"),
+    TooManyCodes: ProblemType(429, "too-many-codes", "Too many codes asked for"),
+    LockedOut: ProblemType(429, "locked-out", "Too many wrong codes; the number is locked"),
+    WrongCode: ProblemType(401, "wrong-code", "The code is not right"),
+    CodeExpired: ProblemType(401, "code-expired", "The code has expired"),
+    NoCodeWaiting: ProblemType(401, "no-code", "No code is waiting for this number"),
+    SignInRefused: ProblemType(400, "sign-in-refused", "Sign-in refused"),
+    NotSignedIn: ProblemType(401, "not-signed-in", "The session is not valid"),
+    # Machine clients (the token endpoint answers OAuth's own errors itself)
+    InvalidToken: ProblemType(401, "unauthenticated", "The bearer token is not valid"),
+    AccessDenied: ProblemType(403, "access-denied", "This client may not do that"),
+}
+
+
+def code_of(error: Exception) -> str | None:
+    """What went wrong, in the error's own words: its `code` (a `Rejected`'s reason)."""
+    code = error.reason if isinstance(error, Rejected) else getattr(error, "code", None)
+    return code if isinstance(code, str) else None
+
+
+def problem_type(error: Exception) -> ProblemType | None:
+    """The entry of `ERRORS` for `error`: the most specific class first, each by its code
+    before the class alone."""
+    code = code_of(error)
+    for cls in type(error).__mro__:
+        found = ERRORS.get((cls, code)) if code is not None else None
+        found = found or ERRORS.get(cls)
+        if found is not None:
+            return found
+    return None
+
+
+def _members(error: Exception) -> tuple[dict[str, str] | None, dict[str, Any]]:
+    """Headers and extension members some problems carry besides the standard ones."""
+    if isinstance(error, SignInRefused) and error.retry_after:
+        return {"Retry-After": str(error.retry_after)}, {"retry_after": error.retry_after}
+    if isinstance(error, bindings.InvalidBindings):
+        return None, {"errors": [{"index": f.index, "detail": f.detail} for f in error.faults]}
+    if isinstance(error, InvalidQuestion):
+        return None, {"code": error.code}
+    if isinstance(error, (InvalidToken, NotSignedIn)):
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}, {}
+    return None, {}
+
+
+def problem_for(error: Exception) -> Problem:
+    """The problem details that answer a domain or service error (`ERRORS`)."""
+    found = problem_type(error)
+    if found is None:
+        raise LookupError(f"{type(error).__name__} has no problem type in ERRORS")
+    code = code_of(error)
+    slug = found.slug or (code or type(error).__name__).replace("_", "-")
+    detail = getattr(error, "detail", None) or str(error)
+    headers, extra = _members(error)
+    return Problem(found.status, slug, found.title, detail, headers=headers, **extra)
+
+
 def problem_response(request: Request, problem: Problem) -> JSONResponse:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPES + problem.slug,
@@ -48,6 +230,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(request, exc)
+
+    async def _refused(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(request, problem_for(exc))
+
+    for error in {key[0] if isinstance(key, tuple) else key for key in ERRORS}:
+        app.add_exception_handler(error, _refused)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from handover.domain.reports import MAX_OVERRIDE_REASON
 from handover.services.reporting import MAX_BATCH
 
 
@@ -31,7 +32,7 @@ class EventIn(BaseModel):
     override_reason: str | None = Field(
         None,
         min_length=1,
-        max_length=500,
+        max_length=MAX_OVERRIDE_REASON,
         description="Only on `released`: release before the advised date (see "
         "`/v1/carrier/numbers/{n}/release-advice`) for this stated reason, which is recorded "
         "and logged. The country's minimum freeze cannot be overridden.",

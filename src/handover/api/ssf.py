@@ -1,8 +1,8 @@
 """The SSF 1.0 transmitter's HTTP surface: metadata, keys, stream management and poll.
 
 Streams belong to platforms (the token's `platform` claim): `ssf.manage` changes them,
-`ssf.read` reads them, asks for verification and polls. Errors use the status codes of
-SSF 1.0 §8 with RFC 9457 problem bodies.
+`ssf.read` reads them, asks for verification and polls. Refusals are `StreamError`s,
+answered with the status codes of SSF 1.0 §8 in RFC 9457 problem bodies (`api/problems`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -19,28 +18,14 @@ from fastapi.responses import JSONResponse
 
 from handover.api import ssf_schemas as schemas
 from handover.api.deps import AppSettings, UowFactory, require_platform
-from handover.api.problems import Problem
 from handover.domain.ssf.events import EVENTS_SUPPORTED
-from handover.domain.ssf.streams import DeliveryMethod, Stream, StreamError
+from handover.domain.ssf.streams import DeliveryMethod, Refusal, Stream, StreamError
 from handover.services.ports import SetSigner
 from handover.services.ssf import delivery, transmitter
 
 router = APIRouter(tags=["shared signals"])
-#: Acknowledgements a poll may carry (ten times the most SETs one poll hands out).
-MAX_POLL_ANSWERS = 10_000
-
-_TITLES = {
-    400: "The request cannot be used",
-    403: "This client may not do that",
-    404: "No such stream",
-    409: "Too many streams",
-    429: "Too many requests",
-}
-
-
-def _problem(error: StreamError) -> Problem:
-    return Problem(error.status, "ssf", _TITLES.get(error.status, "Refused"), error.detail)
-
+#: Acknowledgements a poll may carry: ten times the most SETs one poll hands out.
+MAX_POLL_ANSWERS = 10 * delivery.MAX_POLL_EVENTS
 
 Manager = Annotated[str, Depends(require_platform("ssf.manage"))]
 Reader = Annotated[str, Depends(require_platform("ssf.read"))]
@@ -64,7 +49,7 @@ async def _body(request: Request) -> Any:
     try:
         return json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
-        raise Problem(400, "ssf", _TITLES[400], "The body is not JSON.") from None
+        raise StreamError(Refusal.INVALID_REQUEST, "The body is not JSON.") from None
 
 
 Body = Annotated[Any, Depends(_body)]
@@ -96,13 +81,6 @@ def status(stream: Stream) -> dict[str, Any]:
     if stream.status_reason:
         body["reason"] = stream.status_reason
     return body
-
-
-async def _call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    try:
-        return await run_in_threadpool(function, *args, **kwargs)
-    except StreamError as error:
-        raise _problem(error) from None
 
 
 @router.get("/.well-known/ssf-configuration")
@@ -140,7 +118,7 @@ def ssf_jwks(signer: Signer) -> JSONResponse:
 async def create_stream(
     uow_factory: UowFactory, tx: Tx, platform_id: Manager, body: Body
 ) -> JSONResponse:
-    stream = await _call(transmitter.create_stream, uow_factory, tx, platform_id, body)
+    stream = await run_in_threadpool(transmitter.create_stream, uow_factory, tx, platform_id, body)
     return JSONResponse(config(stream, tx.issuer), status_code=201)
 
 
@@ -151,7 +129,7 @@ async def read_streams(
     platform_id: Reader,
     stream_id: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
-    found = await _call(transmitter.get_streams, uow_factory, platform_id, stream_id)
+    found = await run_in_threadpool(transmitter.get_streams, uow_factory, platform_id, stream_id)
     if stream_id is not None:
         return JSONResponse(config(found[0], tx.issuer))
     return JSONResponse([config(stream, tx.issuer) for stream in found])
@@ -161,7 +139,7 @@ async def read_streams(
 async def update_stream(
     uow_factory: UowFactory, tx: Tx, platform_id: Manager, body: Body
 ) -> JSONResponse:
-    stream = await _call(
+    stream = await run_in_threadpool(
         transmitter.update_stream, uow_factory, tx, platform_id, body, replace=False
     )
     return JSONResponse(config(stream, tx.issuer))
@@ -171,7 +149,7 @@ async def update_stream(
 async def replace_stream(
     uow_factory: UowFactory, tx: Tx, platform_id: Manager, body: Body
 ) -> JSONResponse:
-    stream = await _call(
+    stream = await run_in_threadpool(
         transmitter.update_stream, uow_factory, tx, platform_id, body, replace=True
     )
     return JSONResponse(config(stream, tx.issuer))
@@ -183,7 +161,7 @@ async def delete_stream(
     platform_id: Manager,
     stream_id: Annotated[str | None, Query()] = None,
 ) -> Response:
-    await _call(transmitter.delete_stream, uow_factory, platform_id, stream_id)
+    await run_in_threadpool(transmitter.delete_stream, uow_factory, platform_id, stream_id)
     return Response(status_code=204)
 
 
@@ -194,59 +172,67 @@ async def read_status(
     stream_id: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
     if not stream_id:
-        raise _problem(StreamError(400, "stream_id is required"))
-    found = await _call(transmitter.get_streams, uow_factory, platform_id, stream_id)
+        raise StreamError(Refusal.INVALID_REQUEST, "stream_id is required")
+    found = await run_in_threadpool(transmitter.get_streams, uow_factory, platform_id, stream_id)
     return JSONResponse(status(found[0]))
 
 
 @router.post("/ssf/status", openapi_extra=schemas.body(schemas.StatusIn))
 async def update_status(uow_factory: UowFactory, platform_id: Manager, body: Body) -> JSONResponse:
     if not isinstance(body, dict):
-        raise _problem(StreamError(400, "the body must be a JSON object"))
-    stream = await _call(transmitter.set_status, uow_factory, platform_id, body)
+        raise StreamError(Refusal.INVALID_REQUEST, "the body must be a JSON object")
+    stream = await run_in_threadpool(transmitter.set_status, uow_factory, platform_id, body)
     return JSONResponse(status(stream))
 
 
 @router.post("/ssf/subjects:add", openapi_extra=schemas.body(schemas.SubjectIn))
 async def add_subject(uow_factory: UowFactory, platform_id: Manager, body: Body) -> Response:
-    await _call(transmitter.change_subject, uow_factory, platform_id, body, include=True)
+    await run_in_threadpool(
+        transmitter.change_subject, uow_factory, platform_id, body, include=True
+    )
     return Response(status_code=200)
 
 
 @router.post("/ssf/subjects:remove", status_code=204, openapi_extra=schemas.body(schemas.SubjectIn))
 async def remove_subject(uow_factory: UowFactory, platform_id: Manager, body: Body) -> Response:
-    await _call(transmitter.change_subject, uow_factory, platform_id, body, include=False)
+    await run_in_threadpool(
+        transmitter.change_subject, uow_factory, platform_id, body, include=False
+    )
     return Response(status_code=204)
 
 
 @router.post("/ssf/verify", status_code=204, openapi_extra=schemas.body(schemas.VerifyIn))
 async def verify(uow_factory: UowFactory, platform_id: Reader, body: Body) -> Response:
-    await _call(transmitter.request_verification, uow_factory, platform_id, body)
+    await run_in_threadpool(transmitter.request_verification, uow_factory, platform_id, body)
     return Response(status_code=204)
 
 
 def _poll_request(body: Any) -> tuple[int | None, bool, list[str], dict[str, str]]:
     """RFC 8936 §2.4's request members, checked."""
     if not isinstance(body, dict):
-        raise StreamError(400, "the body must be a JSON object")
+        raise StreamError(Refusal.INVALID_REQUEST, "the body must be a JSON object")
     max_events = body.get("maxEvents")
     if max_events is not None and (
         not isinstance(max_events, int) or isinstance(max_events, bool) or max_events < 0
     ):
-        raise StreamError(400, "maxEvents must be a non-negative integer")
+        raise StreamError(Refusal.INVALID_REQUEST, "maxEvents must be a non-negative integer")
     immediately = body.get("returnImmediately", False)
     if not isinstance(immediately, bool):
-        raise StreamError(400, "returnImmediately must be a boolean")
+        raise StreamError(Refusal.INVALID_REQUEST, "returnImmediately must be a boolean")
     acks = body.get("ack", [])
     if not isinstance(acks, list) or not all(isinstance(jti, str) for jti in acks):
-        raise StreamError(400, "ack must be a list of jti strings")
+        raise StreamError(Refusal.INVALID_REQUEST, "ack must be a list of jti strings")
     errs = body.get("setErrs", {})
     if not isinstance(errs, dict) or not all(
         isinstance(value, dict) and isinstance(value.get("err"), str) for value in errs.values()
     ):
-        raise StreamError(400, 'setErrs must map each jti to {"err": ..., "description": ...}')
+        raise StreamError(
+            Refusal.INVALID_REQUEST, 'setErrs must map each jti to {"err": ..., "description": ...}'
+        )
     if len(acks) + len(errs) > MAX_POLL_ANSWERS:
-        raise StreamError(400, f"at most {MAX_POLL_ANSWERS} ack and setErrs entries per poll")
+        raise StreamError(
+            Refusal.INVALID_REQUEST, f"at most {MAX_POLL_ANSWERS} ack and setErrs entries per poll"
+        )
     errors = {jti: f"{v['err']}: {v.get('description', '')}"[:2000] for jti, v in errs.items()}
     return max_events, immediately, acks, errors
 
@@ -261,14 +247,11 @@ async def poll(
     body: Body,
 ) -> JSONResponse:
     """RFC 8936 poll: acknowledge, then receive; waits for events unless told not to."""
-    try:
-        max_events, immediately, acks, errors = _poll_request(body)
-    except StreamError as error:
-        raise _problem(error) from None
+    max_events, immediately, acks, errors = _poll_request(body)
     issuer = settings.public_url.rstrip("/")
     deadline = time.monotonic() + settings.poll_wait_seconds
     while True:
-        batch = await _call(
+        batch = await run_in_threadpool(
             delivery.poll,
             uow_factory,
             signer,

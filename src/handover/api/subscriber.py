@@ -22,23 +22,6 @@ from handover.services import people, sign_in
 
 router = APIRouter(prefix="/v1/subscriber", tags=["subscriber"])
 
-_REFUSALS: dict[type[rules.SignInRefused], tuple[int, str, str]] = {
-    sign_in.MalformedNumber: (400, "invalid-number", "The number is not valid"),
-    rules.MalformedCode: (400, "invalid-code", "The code is not valid"),
-    rules.TooManyCodes: (429, "too-many-codes", "Too many codes asked for"),
-    rules.LockedOut: (429, "locked-out", "Too many wrong codes; the number is locked"),
-    rules.WrongCode: (401, "wrong-code", "The code is not right"),
-    rules.CodeExpired: (401, "code-expired", "The code has expired"),
-    rules.NoCodeWaiting: (401, "no-code", "No code is waiting for this number"),
-}
-
-
-def _refused(error: rules.SignInRefused) -> Problem:
-    status, slug, title = _REFUSALS.get(type(error), (400, "sign-in-refused", "Sign-in refused"))
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
-    extra = {"retry_after": error.retry_after} if error.retry_after else {}
-    return Problem(status, slug, title, error.detail, headers=headers, **extra)
-
 
 def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
@@ -119,19 +102,16 @@ def request_code(
     per client address)."""
     state = request.app.state
     policy = rules.SignInPolicy()
-    try:
-        sign_in.request_code(
-            state.uow_factory,
-            state.senders[Channel.SMS],
-            body.number,
-            _address(request),
-            datetime.now(UTC),
-            key=state.sign_in_key,
-            policy=policy,
-            defer=background.add_task,
-        )
-    except rules.SignInRefused as error:
-        raise _refused(error) from None
+    sign_in.request_code(
+        state.uow_factory,
+        state.senders[Channel.SMS],
+        body.number,
+        _address(request),
+        datetime.now(UTC),
+        key=state.sign_in_key,
+        policy=policy,
+        defer=background.add_task,
+    )
     return CodeRequestedPublic(
         detail="If this number is in service, a code is on its way by SMS.",
         expires_in=int(policy.code_ttl.total_seconds()),
@@ -146,18 +126,15 @@ def sign_in_with_code(
     SameSite=Lax cookie). A code works once and for 5 minutes; 5 wrong codes in 15
     minutes lock the number for 15 minutes."""
     ttl = timedelta(seconds=settings.session_ttl_seconds)
-    try:
-        issued = sign_in.sign_in(
-            request.app.state.uow_factory,
-            body.number,
-            body.code,
-            _address(request),
-            datetime.now(UTC),
-            key=request.app.state.sign_in_key,
-            ttl=ttl,
-        )
-    except rules.SignInRefused as error:
-        raise _refused(error) from None
+    issued = sign_in.sign_in(
+        request.app.state.uow_factory,
+        body.number,
+        body.code,
+        _address(request),
+        datetime.now(UTC),
+        key=request.app.state.sign_in_key,
+        ttl=ttl,
+    )
     response.set_cookie(
         SESSION_COOKIE,
         issued.token,
@@ -210,18 +187,15 @@ def me(person: SignedIn, uow_factory: UowFactory) -> MePublic:
 def put_contact(body: ContactIn, person: SignedIn, uow_factory: UowFactory) -> ContactPublic:
     """Set the alternative contact (another number or an e-mail address) that reaches
     this person after their number is gone: freeze reminders, case news."""
-    try:
-        contact = people.set_contact(
-            uow_factory,
-            person.carrier,
-            person.subscriber,
-            body.channel,
-            body.address,
-            body.language,
-            datetime.now(UTC),
-        )
-    except ValueError as error:
-        raise Problem(422, "invalid-contact", "The contact cannot be used", str(error)) from None
+    contact = people.set_contact(
+        uow_factory,
+        person.carrier,
+        person.subscriber,
+        body.channel,
+        body.address,
+        body.language,
+        datetime.now(UTC),
+    )
     return _contact(contact)
 
 

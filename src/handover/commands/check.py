@@ -24,11 +24,10 @@ from rich.progress import (
 from sqlalchemy import Engine
 
 from handover import bootstrap
-from handover.adapters import receipts
 from handover.commands.context import fail, settings, store
 from handover.config import Settings
 from handover.services.check import CheckResult, InvalidQuestion, check
-from handover.services.receipts import answer_record
+from handover.services.receipts import InvalidReceipt, answer_record
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -334,14 +333,14 @@ def receipt_verify(
     token = _read_receipt(receipt)
     key_set = _read_jwks(jwks)
     try:
-        claims = receipts.verify(token, key_set)
-    except receipts.InvalidReceipt as exc:
+        claims = bootstrap.verify_receipt(token, key_set)
+    except InvalidReceipt as exc:
         if as_json:
             sys.stdout.write(json.dumps({"valid": False, "error": str(exc)}) + "\n")
         else:
             err.print(f"FAILED: {exc}", highlight=False)
         raise typer.Exit(1) from None
-    kid = receipts.header_of(token).get("kid")
+    kid = bootstrap.receipt_key_id(token)
     if as_json:
         sys.stdout.write(json.dumps({"valid": True, "kid": kid, "claims": claims}, indent=2) + "\n")
         return

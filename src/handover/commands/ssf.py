@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from handover import bootstrap
-from handover.adapters.ssf.signing import generate_keys
 from handover.commands.context import fail, open_store, settings
 from handover.commands.tables import print_table
 from handover.domain.platforms import Category, Tier
@@ -101,7 +100,9 @@ def ssf_status(
     stream_id: str,
     status: Annotated[StreamStatus, typer.Argument(help="enabled, paused or disabled")],
     reason: Annotated[str | None, typer.Option(help="Told to the receiver")] = None,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for the receiver")] = 10.0,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for the receiver")
+    ] = transmitter.OPERATOR_WAIT_SECONDS,
 ) -> None:
     """Change a stream's status as Handover's operator. The receiver is told with a
     stream-updated event; a pause or disable waits up to --wait seconds for it to arrive
@@ -173,7 +174,7 @@ def ssf_replay(
 @ssf_app.command("generate-keys")
 def ssf_generate_keys() -> None:
     """Print a new private JWK Set (ES256 + RS256) for HANDOVER_SSF_SIGNING_KEYS."""
-    out.print_json(json.dumps(generate_keys()))
+    out.print_json(json.dumps(bootstrap.generate_set_keys()))
 
 
 @ssf_app.command("keys")

@@ -94,12 +94,35 @@ FAST_CATEGORIES: Mapping[Category, int] = MappingProxyType(
 )
 
 
+class CaseRule(StrEnum):
+    """The rule a refused case request breaks (`CaseError.code`)."""
+
+    NOT_IN_SERVICE = "not-in-service"
+    UNKNOWN_PLATFORM = "unknown-platform"
+    NOTHING_SELECTED = "nothing-selected"
+    INVALID_KIND = "invalid-kind"
+    INVALID_NUMBER = "invalid-number"
+    NO_SUCH_BINDING = "no-such-binding"
+    CASE_OPEN = "case-open"
+    CASE_CLOSED = "case-closed"
+    INVALID_OUTCOME = "invalid-outcome"
+    OUTCOME_NOT_ALLOWED = "outcome-not-allowed"
+    REASON_REQUIRED = "reason-required"
+    INVALID_REASON = "invalid-reason"
+    MIGRATE_TO_REQUIRED = "migrate-to-required"
+    MIGRATE_TO_NOT_YOURS = "migrate-to-not-yours"
+    MIGRATE_TO_SAME = "migrate-to-same"
+    INVALID_COMPLAINT = "invalid-complaint"
+    NOT_OVERDUE = "not-overdue"
+    ALREADY_ESCALATED = "already-escalated"
+
+
 class CaseError(ValueError):
-    """An illegal move on a case; `code` names the rule for problem details."""
+    """An illegal move on a case: `code` is the rule it breaks, `detail` says why."""
 
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
-        self.code = code
+        self.code = CaseRule(code)
         self.detail = detail
 
 

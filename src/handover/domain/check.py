@@ -8,7 +8,10 @@ the moment D the caller last verified that N belonged to its user, the answer sa
   at or after D; porting and suspension are not disconnection;
 - `rnd`: RND's `yes` / `no` / `no_data`;
 - a `verdict` for an SMS-code login to an account bound on D: `deny` when recycled,
-  `step_up` when frozen, suspended, ported within 30 days or without data, else `allow`.
+  `step_up` when frozen, suspended, ported within 30 days or without data, else `allow`;
+- without data, why there is no `recycled` (`unanswered`): the question is outside the
+  service (a date before the carrier's coverage, a country no reporting carrier serves)
+  or the number is unknown.
 
 Everything is compared in whole seconds (UTC), so an in-memory index holding second
 timestamps answers exactly as this module does from the store. A date without a time
@@ -17,6 +20,7 @@ means its first second (00:00 UTC): a change on that day counts as "since D".
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -47,6 +51,17 @@ class Reason(StrEnum):
     PORTED_RECENTLY = "ported_within_30_days"
     NEVER_REPORTED = "never_reported"
     BEFORE_COVERAGE = "date_before_coverage"
+
+
+class Unanswered(StrEnum):
+    """Why a check cannot say whether a number was recycled."""
+
+    #: Outside the service: the date is before the holding carrier's reports begin.
+    BEFORE_COVERAGE = "before_coverage"
+    #: Outside the service: no carrier reporting to Handover serves the number's country.
+    COUNTRY_NOT_SERVED = "country_not_served"
+    #: A country the service covers, but the number was never reported.
+    NEVER_REPORTED = "never_reported"
 
 
 class FutureDate(ValueError):
@@ -152,3 +167,15 @@ def _no_data(facts: NumberFacts | None, reason: Reason) -> CheckAnswer:
         last_disconnected=facts.last_disconnected if facts else None,
         reassigned_at=facts.reassigned_at if facts else None,
     )
+
+
+def unanswered(answer: CheckAnswer, region: str | None, served: Collection[str]) -> Unanswered:
+    """Why `answer`, one without data (`recycled` None), cannot say whether the number was
+    recycled. The service does not apply to a date before the holding carrier's coverage,
+    nor to a number of a country (`region`) no reporting carrier serves (`served`); any
+    other number without data is unknown."""
+    if Reason.BEFORE_COVERAGE in answer.reasons:
+        return Unanswered.BEFORE_COVERAGE
+    if region not in served:
+        return Unanswered.COUNTRY_NOT_SERVED
+    return Unanswered.NEVER_REPORTED

@@ -18,6 +18,10 @@ from handover.domain.rejections import Rejected
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
 
+class InvalidContact(ValueError):
+    """A contact that cannot be used; the message names the field."""
+
+
 @dataclass(frozen=True, slots=True)
 class Contact:
     carrier: str
@@ -31,19 +35,19 @@ class Contact:
 def parse_contact(
     carrier: str, subscriber: str, channel: str, address: str, language: str, now: datetime
 ) -> Contact:
-    """A contact from what the person typed; `ValueError` saying which field is wrong."""
+    """A contact from what the person typed; `InvalidContact` saying which field is wrong."""
     try:
         kind = Channel(channel)
     except ValueError:
-        raise ValueError("channel: sms or email") from None
+        raise InvalidContact("channel: sms or email") from None
     if language not in LANGUAGES:
-        raise ValueError(f"language: one of {', '.join(LANGUAGES)}")
+        raise InvalidContact(f"language: one of {', '.join(LANGUAGES)}")
     address = address.strip()
     if kind is Channel.SMS:
         try:
             address = parse_number(address).e164
         except Rejected as exc:
-            raise ValueError(f"address: {exc.detail}") from None
+            raise InvalidContact(f"address: {exc.detail}") from None
     elif len(address) > 254 or not _EMAIL.match(address):
-        raise ValueError("address: an e-mail address such as name@example.com")
+        raise InvalidContact("address: an e-mail address such as name@example.com")
     return Contact(carrier, subscriber, kind, address, language, now)

@@ -33,6 +33,13 @@ from handover.domain.reminders import REQUIRED_BEFORE_RELEASE, Stage, second_due
 LATE_REMINDER_WAIT = timedelta(minutes=10)
 
 
+class NotFrozen(Rejected):
+    """Release advice is only for a frozen number."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(Reason.ILLEGAL_TRANSITION, detail)
+
+
 class HoldReason(StrEnum):
     MINIMUM_FREEZE = "minimum_freeze"
     UNRESOLVED_HIGH_BINDINGS = "unresolved_high_bindings"
@@ -115,10 +122,10 @@ def unresolved_high(number: Number, bindings: Sequence[Binding]) -> list[Binding
 def release_advice(
     number: Number, record: FreezeRecord, policy: FreezePolicy, now: datetime
 ) -> ReleaseAdvice:
-    """The earliest release of a frozen number and every hold; `Rejected` when not frozen."""
+    """The earliest release of a frozen number and every hold; `NotFrozen` otherwise."""
     if number.state is not State.FROZEN:
         state = number.state.value if number.state else "never reported"
-        raise Rejected(Reason.ILLEGAL_TRANSITION, f"the number is not frozen ({state})")
+        raise NotFrozen(f"the number is not frozen ({state})")
     assert number.tenure and number.cancelled_at and number.release_not_before
     cancelled, minimum = number.cancelled_at, number.release_not_before
     holds = [

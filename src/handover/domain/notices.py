@@ -15,6 +15,13 @@ from handover.domain.lifecycle import IN_SERVICE, Number
 from handover.domain.rejections import Reason, Rejected
 
 
+class NoSubscriber(Rejected):
+    """The number has no subscriber now, so there is nobody to tell."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(Reason.ILLEGAL_TRANSITION, detail)
+
+
 @dataclass(frozen=True, slots=True)
 class ActivationNotice:
     e164: str
@@ -26,10 +33,10 @@ class ActivationNotice:
 
 
 def activation_notice(number: Number, bindings: Iterable[Binding]) -> ActivationNotice:
-    """The notice for a number in service; `Rejected` when it has no current subscriber."""
+    """The notice for a number in service; `NoSubscriber` when it has none now."""
     if number.tenure is None or number.state not in IN_SERVICE:
         state = number.state.value if number.state else "never reported"
-        raise Rejected(Reason.ILLEGAL_TRANSITION, f"the number has no subscriber now ({state})")
+        raise NoSubscriber(f"the number has no subscriber now ({state})")
     start = number.tenure.start
     left = platforms_listing_before(bindings, start)
     return ActivationNotice(number.e164, start, number.reassigned_at is not None, tuple(left))

@@ -96,25 +96,29 @@ def same_person(
     return found
 
 
+class InvalidLinks(ValueError):
+    """Links a carrier sent that cannot be used; the message names the field."""
+
+
 def _ref(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name}: a non-empty subscriber ref")
+        raise InvalidLinks(f"{name}: a non-empty subscriber ref")
     if len(value.strip()) > MAX_REF:
-        raise ValueError(f"{name}: at most {MAX_REF} characters")
+        raise InvalidLinks(f"{name}: at most {MAX_REF} characters")
     return value.strip()
 
 
 def parse_links(subscriber: Any, same_as: Any) -> tuple[str, list[str]]:
-    """A carrier's "these refs are one person" from what it sent; `ValueError` says what
+    """A carrier's "these refs are one person" from what it sent; `InvalidLinks` says what
     is wrong."""
     ref = _ref(subscriber, "subscriber")
     if not isinstance(same_as, list) or not same_as:
-        raise ValueError("same_as: a list of one or more subscriber refs")
+        raise InvalidLinks("same_as: a list of one or more subscriber refs")
     if len(same_as) > MAX_LINKS:
-        raise ValueError(f"same_as: at most {MAX_LINKS} refs at a time")
+        raise InvalidLinks(f"same_as: at most {MAX_LINKS} refs at a time")
     others = [_ref(value, f"same_as[{index}]") for index, value in enumerate(same_as)]
     if ref in others:
-        raise ValueError("same_as: a ref is always the same as itself; name others")
+        raise InvalidLinks("same_as: a ref is always the same as itself; name others")
     return ref, sorted(set(others))
 
 

@@ -31,6 +31,8 @@ from datetime import datetime, timedelta
 
 CODE_DIGITS = 6
 TOKEN_PREFIX = "hos_"
+#: How long a session lasts after signing in, unless HANDOVER_SESSION_TTL_SECONDS says.
+SESSION_TTL = timedelta(hours=8)
 _CODE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
 
 

@@ -27,6 +27,10 @@ class AccessDenied(Exception):
     pass
 
 
+class InvalidToken(AccessDenied):
+    """A bearer token that is not valid now (malformed, forged, expired, another issuer's)."""
+
+
 class InvalidClient(AccessDenied):
     """Unknown client or wrong secret (the two are not told apart)."""
 
@@ -61,7 +65,7 @@ class TokenIssuer(Protocol):
         """A bearer token for `principal` and its lifetime in seconds."""
 
     def verify(self, token: str) -> Principal:
-        """The principal a token was issued to; raises `AccessDenied` when invalid."""
+        """The principal a token was issued to; raises `InvalidToken` when invalid."""
 
 
 def hash_secret(secret: str) -> str:

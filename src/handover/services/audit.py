@@ -49,7 +49,19 @@ class LogInconsistent(Exception):
 
 
 class OutOfRange(ValueError):
-    pass
+    """A proof asked for entries or tree sizes the log does not have."""
+
+
+class NoSuchEntry(OutOfRange):
+    """An inclusion proof of an entry outside the tree asked about."""
+
+
+class NoSuchTreeSizes(OutOfRange):
+    """A consistency proof between tree sizes the log does not have (in that order)."""
+
+
+class NoLogEntry(OutOfRange):
+    """A receipt asked for an entry the log does not have."""
 
 
 class NoCheckpoint(LookupError):
@@ -145,14 +157,14 @@ def prove_inclusion(
         if size is None:
             latest = uow.log.checkpoint()
             if latest is None or latest.size == 0:
-                raise NoCheckpoint("no checkpoint covers any entry yet")
+                raise NoCheckpoint("Ask for tree_size explicitly or wait for the next checkpoint.")
             size = latest.size
         return _inclusion(uow, index, size)
 
 
 def _inclusion(uow: UnitOfWork, index: int, size: int) -> InclusionProof:
     if not 0 <= index < size <= uow.log.size():
-        raise OutOfRange(f"need 0 <= index < size <= log size; got index {index}, size {size}")
+        raise NoSuchEntry(f"need 0 <= index < size <= log size; got index {index}, size {size}")
     leaf, proof = _batched(uow, lambda get: (get(0, index), inclusion_proof(index, size, get)))
     return InclusionProof(index, size, leaf, proof)
 
@@ -165,7 +177,7 @@ def prove_consistency(uow_factory: UnitOfWorkFactory, first: int, second: int) -
 
 def _consistency(uow: UnitOfWork, first: int, second: int) -> list[bytes]:
     if not 0 < first <= second <= uow.log.size():
-        raise OutOfRange(f"need 0 < first <= second <= log size; got {first}, {second}")
+        raise NoSuchTreeSizes(f"need 0 < first <= second <= log size; got {first}, {second}")
     return _batched(uow, lambda get: consistency_proof(first, second, get))
 
 
@@ -176,7 +188,7 @@ def receipt(
     (signed now when none does yet); `OutOfRange` when the log has no such entry."""
     with uow_factory() as uow:
         if not 0 <= index < uow.log.size():
-            raise OutOfRange(f"the log has no entry {index}")
+            raise NoLogEntry(f"the log has no entry {index}")
         checkpoint = uow.log.checkpoint()
         if checkpoint is None or checkpoint.size <= index:
             checkpoint = _sign(uow, signer, now)

@@ -52,7 +52,12 @@ ESCALATION_BATCH = 500
 
 
 class CaseNotFound(LookupError):
-    """No such case for this caller (another party's case is not found, not forbidden)."""
+    """No such case for this caller (another party's case is not found, not forbidden);
+    the message says which."""
+
+
+def _not_yours(case_id: str) -> CaseNotFound:
+    return CaseNotFound(f"{case_id} is not one of yours")
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +210,7 @@ def renewal_progress(uow_factory: UnitOfWorkFactory, e164: str, renewal_id: str)
         tenure = current_tenure(uow.numbers.current({e164}).get(e164))
         renewal = uow.cases.renewal(renewal_id)
         if renewal is None or (renewal.e164, renewal.tenure_start) != (e164, tenure.start):
-            raise CaseNotFound(renewal_id)
+            raise _not_yours(renewal_id)
         return RenewalProgress(renewal, _with_platforms(uow, uow.cases.for_renewal(renewal_id)))
 
 
@@ -248,7 +253,7 @@ def owner_case(uow_factory: UnitOfWorkFactory, e164: str, case_id: str) -> CaseD
 def _owned(uow: UnitOfWork, e164: str, case_id: str) -> Case:
     case = uow.cases.get(case_id)
     if case is None or not _belongs_to(uow, e164, case):
-        raise CaseNotFound(case_id)
+        raise _not_yours(case_id)
     return case
 
 
@@ -291,7 +296,7 @@ def platform_case(uow_factory: UnitOfWorkFactory, platform_id: str, case_id: str
     with uow_factory() as uow:
         case = uow.cases.get(case_id)
         if case is None or case.platform_id != platform_id:
-            raise CaseNotFound(case_id)
+            raise _not_yours(case_id)
         return _detail_of(uow, case, complaints=False)
 
 
@@ -319,7 +324,7 @@ def answer_case(
     with uow_factory() as uow:
         case = uow.cases.get(case_id, lock=True)
         if case is None or case.platform_id != platform_id:
-            raise CaseNotFound(case_id)
+            raise _not_yours(case_id)
         if case.answered_with(result, reason):
             return case, False
         event = case.answer(result, reason, now)

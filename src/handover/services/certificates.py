@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from handover.domain.certificates import (
-    DEFAULT_VALIDITY,
     CertificateClaims,
     NotInService,
     Status,
@@ -33,7 +32,7 @@ def issue_certificate(
     signer: CertificateSigner,
     e164: str,
     now: datetime,
-    validity: timedelta = DEFAULT_VALIDITY,
+    validity: timedelta,
 ) -> IssuedCertificate:
     """Certify the current tenure of `e164`; `NotInService` unless it is active or
     suspended (an unknown number is not in service either)."""

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
 
-from handover.domain.check import CheckAnswer, FutureDate, NumberFacts, answer, facts_of, seconds
+from handover.domain.check import (
+    CheckAnswer,
+    FutureDate,
+    NumberFacts,
+    Unanswered,
+    answer,
+    facts_of,
+    seconds,
+    unanswered,
+)
 from handover.domain.numbers import parse_number
 from handover.domain.rejections import Rejected
 from handover.services.ports import UnitOfWorkFactory
@@ -84,6 +93,23 @@ def check(
     except FutureDate:
         raise InvalidQuestion("future_date", "the date is in the future") from None
     return CheckResult(e164, moment, result, index.data_version)
+
+
+def recycled_since(
+    index: CheckIndex,
+    uow_factory: UnitOfWorkFactory,
+    number: str,
+    since: date,
+    now: datetime | None = None,
+) -> bool | Unanswered:
+    """CAMARA's question: did the subscriber of `number` change after `since`? Without data,
+    why not (the carriers' countries are read only then); `InvalidQuestion` for bad input."""
+    result = check(index, number, since, now)
+    if result.answer.recycled is not None:
+        return result.answer.recycled
+    return unanswered(
+        result.answer, parse_number(result.e164).region, carrier_countries(uow_factory)
+    )
 
 
 def check_many(

@@ -28,6 +28,10 @@ from handover.services.people import numbers_of
 from handover.services.ports import UnitOfWork, UnitOfWorkFactory
 
 
+class NotYourNumber(CaseNotFound):
+    """The number named is not one the signed-in person holds now."""
+
+
 def my_checklist(
     uow_factory: UnitOfWorkFactory, e164: str
 ) -> tuple[list[NumberChecklist], dict[str, Platform]]:
@@ -69,7 +73,7 @@ def open_binding_case(
     with uow_factory() as uow:
         held = {h.e164: h for h in numbers_of(uow, e164) if h.current}
         if target not in held:
-            raise CaseNotFound(target)
+            raise NotYourNumber(number)
         tenure_start = held[target].start
         move_to = _migrate_to(migrate_to, held, target) if kind == CaseKind.MIGRATE else None
         binding = next(

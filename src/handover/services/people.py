@@ -66,7 +66,8 @@ def link_subscribers(
     same_as: object,
     now: datetime,
 ) -> Linked:
-    """A carrier attests that its refs are one person (idempotent); `ValueError` on bad input."""
+    """A carrier attests that its refs are one person (idempotent); `InvalidLinks` on bad
+    input."""
     ref, others = parse_links(subscriber, same_as)
     with uow_factory() as uow:
         created = uow.subscriber_links.link(
@@ -104,7 +105,7 @@ def set_contact(
     language: str,
     now: datetime,
 ) -> Contact:
-    """Store the person's alternative contact; `ValueError` says which field is wrong."""
+    """Store the person's alternative contact; `InvalidContact` says which field is wrong."""
     found = parse_contact(carrier_id, subscriber, channel, address, language, now)
     with uow_factory() as uow:
         uow.contacts.put(found)

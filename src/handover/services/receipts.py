@@ -16,11 +16,20 @@ from handover.domain.dates import instant
 from handover.services.check import CheckResult
 
 
+class InvalidReceipt(ValueError):
+    """A receipt that does not verify (bad signature, unknown key, malformed)."""
+
+
 class ReceiptSigner(Protocol):
     issuer: str
+    #: The signing key's id (`kid`), as the JWK Set names it.
+    kid: str
 
     def sign(self, claims: Mapping[str, Any]) -> str:
         """A compact JWS over `claims`."""
+
+    def jwks(self) -> dict[str, Any]:
+        """The public half of the signing key, as a JWK Set (RFC 7517)."""
 
 
 def _iso(epoch: int | None) -> str | None:

@@ -78,7 +78,7 @@ def report_events(
     items: Sequence[Mapping[str, str | None]],
     *,
     region: str | None = None,
-    policy: FreezePolicy | None = None,
+    policy: FreezePolicy,
     now: datetime | None = None,
 ) -> BatchResult:
     """Apply one API batch in one transaction; `line` in each outcome is the item index.
@@ -99,9 +99,7 @@ def report_events(
     for attempt in range(1, CONCURRENCY_ATTEMPTS + 1):
         try:
             with uow_factory() as uow:
-                applied = _apply_chunk(
-                    uow, carrier_id, None, reports, policy or FreezePolicy(), now
-                )
+                applied = _apply_chunk(uow, carrier_id, None, reports, policy, now)
                 uow.commit()
             break
         except ConcurrentUpdate:
@@ -123,7 +121,7 @@ def ingest_file(
     region: str | None = None,
     total_bytes: int | None = None,
     progress: Progress | None = None,
-    policy: FreezePolicy | None = None,
+    policy: FreezePolicy,
     now: datetime | None = None,
     source: str = "file",
 ) -> Ingest:
@@ -145,7 +143,7 @@ def ingest_file(
             region,
             total_bytes,
             progress,
-            policy or FreezePolicy(),
+            policy,
             now or datetime.now(UTC),
             source,
         )

@@ -138,11 +138,12 @@ def sign_in(
     now: datetime,
     *,
     key: bytes,
-    ttl: timedelta = timedelta(hours=8),
+    ttl: timedelta,
     policy: SignInPolicy = SignInPolicy(),
 ) -> IssuedSession:
-    """A session for the holder of the number when `code` is its newest, unexpired, unused
-    code; otherwise raise the `SignInRefused` that says why (a wrong code is counted)."""
+    """A session of `ttl` for the holder of the number when `code` is its newest, unexpired,
+    unused code; otherwise raise the `SignInRefused` that says why (a wrong code is
+    counted)."""
     e164, _ = _e164(number_text)
     with uow_factory() as uow:
         found = _lock_holder(uow, e164)

@@ -34,7 +34,7 @@ class HttpSetSender:
     connections). Redirects are not followed and proxies are not used."""
 
     def __init__(
-        self, timeout: float = 5.0, max_connections: int = 64, allow_private: bool = False
+        self, timeout: float, max_connections: int = 64, allow_private: bool = False
     ) -> None:
         """`allow_private` False refuses receivers whose name resolves into a private
         network, and connects to the very address it checked (no second DNS answer)."""

@@ -3,7 +3,8 @@
 A `Stream` is an aggregate owned by one platform. Receivers may set only the
 receiver-supplied properties; the transmitter-supplied ones (`stream_id`, `iss`, `aud`,
 `events_supported`, `events_delivered`) may be echoed back but must then match. Every
-illegal request raises `StreamError` with the HTTP status SSF §8 gives for it.
+illegal request raises `StreamError` with a `Refusal` code saying what is wrong with it;
+the API answers each code with the status SSF §8 gives it (`api/problems.py`).
 """
 
 from __future__ import annotations
@@ -37,12 +38,27 @@ class SigningAlgorithm(StrEnum):
     RS256 = "RS256"
 
 
-class StreamError(ValueError):
-    """A stream request SSF §8 refuses; `status` is the HTTP status to answer with."""
+class Refusal(StrEnum):
+    """What is wrong with a stream request (SSF 1.0 §8 has a status for each)."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    #: Malformed, unknown or transmitter-supplied properties; a request of the wrong kind.
+    INVALID_REQUEST = "invalid_request"
+    #: The caller may not do this (not a registered platform).
+    FORBIDDEN = "forbidden"
+    #: No such stream, or not the caller's (the two are not told apart).
+    NOT_FOUND = "not_found"
+    #: The platform already holds as many streams as it may.
+    TOO_MANY_STREAMS = "too_many_streams"
+    #: Asked again sooner than the stream allows (verification).
+    TOO_SOON = "too_soon"
+
+
+class StreamError(ValueError):
+    """A stream request SSF §8 refuses: `code` says what is wrong, `detail` says why."""
+
+    def __init__(self, code: Refusal, detail: str) -> None:
         super().__init__(detail)
-        self.status = status
+        self.code = code
         self.detail = detail
 
 
@@ -97,11 +113,11 @@ class Stream:
         return replace(self, status=status, status_reason=reason, updated_at=now)
 
     def verification_requested(self, now: datetime) -> Stream:
-        """Record a receiver's verification request; 429 when it asks too often."""
+        """Record a receiver's verification request; `TOO_SOON` when it asks too often."""
         last = self.last_verification_at
         if last is not None and (now - last).total_seconds() < self.min_verification_interval:
             raise StreamError(
-                429,
+                Refusal.TOO_SOON,
                 f"verification may be requested once per {self.min_verification_interval} s",
             )
         return replace(self, last_verification_at=now)
@@ -120,12 +136,15 @@ class StreamRequest:
 
 
 def parse_request(body: Any, *, allow_http: bool, allow_private: bool = False) -> StreamRequest:
-    """Validate a stream configuration body; 400 for anything malformed or unknown."""
+    """Validate a stream configuration body; `INVALID_REQUEST` for anything malformed or
+    unknown."""
     if not isinstance(body, Mapping):
-        raise StreamError(400, "the body must be a JSON object")
+        raise StreamError(Refusal.INVALID_REQUEST, "the body must be a JSON object")
     unknown = set(body) - RECEIVER_SUPPLIED - TRANSMITTER_SUPPLIED
     if unknown:
-        raise StreamError(400, f"unknown stream properties: {', '.join(sorted(unknown))}")
+        raise StreamError(
+            Refusal.INVALID_REQUEST, f"unknown stream properties: {', '.join(sorted(unknown))}"
+        )
     delivery = (
         _delivery(body["delivery"], allow_http, allow_private) if "delivery" in body else None
     )
@@ -145,7 +164,7 @@ def parse_request(body: Any, *, allow_http: bool, allow_private: bool = False) -
 
 
 def check_echoed(body: Mapping[str, Any], stream: Stream, issuer: str) -> None:
-    """Transmitter-supplied properties a receiver sends back must equal ours (400 if not)."""
+    """Transmitter-supplied properties a receiver sends back must equal ours."""
     ours: dict[str, Any] = {
         "stream_id": stream.stream_id,
         "iss": issuer,
@@ -155,7 +174,9 @@ def check_echoed(body: Mapping[str, Any], stream: Stream, issuer: str) -> None:
     }
     for name, value in ours.items():
         if name in body and body[name] != value:
-            raise StreamError(400, f"{name} is set by the transmitter and cannot be changed")
+            raise StreamError(
+                Refusal.INVALID_REQUEST, f"{name} is set by the transmitter and cannot be changed"
+            )
 
 
 def new_stream(
@@ -208,7 +229,7 @@ def updated(stream: Stream, request: StreamRequest, poll_url: str, now: datetime
 def replaced(stream: Stream, request: StreamRequest, poll_url: str, now: datetime) -> Stream:
     """PUT: every receiver-supplied property takes the request's value or its default."""
     if request.delivery is None:
-        raise StreamError(400, "a replacement must give delivery")
+        raise StreamError(Refusal.INVALID_REQUEST, "a replacement must give delivery")
     fresh = new_stream(
         request, stream.stream_id, stream.platform_id, stream.audience, poll_url, now
     )
@@ -223,14 +244,19 @@ def replaced(stream: Stream, request: StreamRequest, poll_url: str, now: datetim
 
 def parse_status(body: Any) -> tuple[StreamStatus, str | None]:
     if not isinstance(body, Mapping):
-        raise StreamError(400, "the body must be a JSON object")
+        raise StreamError(Refusal.INVALID_REQUEST, "the body must be a JSON object")
     try:
         status = StreamStatus(str(body.get("status")))
     except ValueError:
-        raise StreamError(400, "status must be enabled, paused or disabled") from None
+        raise StreamError(
+            Refusal.INVALID_REQUEST, "status must be enabled, paused or disabled"
+        ) from None
     reason = body.get("reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_DESCRIPTION):
-        raise StreamError(400, f"reason must be a string of at most {MAX_DESCRIPTION} characters")
+        raise StreamError(
+            Refusal.INVALID_REQUEST,
+            f"reason must be a string of at most {MAX_DESCRIPTION} characters",
+        )
     return status, reason
 
 
@@ -243,18 +269,24 @@ def _served(delivery: Delivery, poll_url: str) -> Delivery:
 
 def _delivery(value: Any, allow_http: bool, allow_private: bool) -> Delivery:
     if not isinstance(value, Mapping):
-        raise StreamError(400, "delivery must be an object")
+        raise StreamError(Refusal.INVALID_REQUEST, "delivery must be an object")
     unknown = set(value) - {"method", "endpoint_url", "authorization_header"}
     if unknown:
-        raise StreamError(400, f"unknown delivery properties: {', '.join(sorted(unknown))}")
+        raise StreamError(
+            Refusal.INVALID_REQUEST, f"unknown delivery properties: {', '.join(sorted(unknown))}"
+        )
     try:
         method = DeliveryMethod(str(value.get("method")))
     except ValueError:
         supported = ", ".join(method.value for method in DeliveryMethod)
-        raise StreamError(400, f"delivery.method must be one of {supported}") from None
+        raise StreamError(
+            Refusal.INVALID_REQUEST, f"delivery.method must be one of {supported}"
+        ) from None
     if method is DeliveryMethod.POLL:
         if value.get("authorization_header") is not None:
-            raise StreamError(400, "authorization_header applies to push delivery only")
+            raise StreamError(
+                Refusal.INVALID_REQUEST, "authorization_header applies to push delivery only"
+            )
         return Delivery(method)
     url = _endpoint(value.get("endpoint_url"), allow_http, allow_private)
     authorization = value.get("authorization_header")
@@ -263,7 +295,7 @@ def _delivery(value: Any, allow_http: bool, allow_private: bool) -> Delivery:
         or not 0 < len(authorization) <= MAX_AUTHORIZATION
         or any(c in authorization for c in "\r\n")
     ):
-        raise StreamError(400, "authorization_header must be one line of text")
+        raise StreamError(Refusal.INVALID_REQUEST, "authorization_header must be one line of text")
     return Delivery(method, url, authorization)
 
 
@@ -272,26 +304,30 @@ def _endpoint(url: Any, allow_http: bool, allow_private: bool) -> str:
     address inside a private network unless `allow_private` (Handover must not be made to
     POST into its own network). Names are checked again when they are resolved."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL:
-        raise StreamError(400, "push delivery needs endpoint_url")
+        raise StreamError(Refusal.INVALID_REQUEST, "push delivery needs endpoint_url")
     if any(not c.isprintable() or c.isspace() for c in url):
-        raise StreamError(400, "endpoint_url must be an https URL without spaces or controls")
+        raise StreamError(
+            Refusal.INVALID_REQUEST, "endpoint_url must be an https URL without spaces or controls"
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a port out of range
     except ValueError:
-        raise StreamError(400, "endpoint_url has an invalid port") from None
+        raise StreamError(Refusal.INVALID_REQUEST, "endpoint_url has an invalid port") from None
     if parts.hostname and not allow_private and not (allow_http and _loopback(parts.hostname)):
         try:
             literal = ipaddress.ip_address(parts.hostname)
         except ValueError:
             literal = None
         if parts.hostname == "localhost" or (literal and internal_address(literal)):
-            raise StreamError(400, "endpoint_url must not point into a private network")
+            raise StreamError(
+                Refusal.INVALID_REQUEST, "endpoint_url must not point into a private network"
+            )
     if parts.scheme == "https" and parts.hostname:
         return url
     if parts.scheme == "http" and parts.hostname and allow_http and _loopback(parts.hostname):
         return url
-    raise StreamError(400, "endpoint_url must be an https URL")
+    raise StreamError(Refusal.INVALID_REQUEST, "endpoint_url must be an https URL")
 
 
 #: IPv6 ranges that carry an IPv4 address in their last 32 bits: IPv4-compatible (::/96,
@@ -345,7 +381,9 @@ def _loopback(host: str) -> bool:
 
 def _events(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(uri, str) for uri in value):
-        raise StreamError(400, "events_requested must be a list of event-type URIs")
+        raise StreamError(
+            Refusal.INVALID_REQUEST, "events_requested must be a list of event-type URIs"
+        )
     return tuple(dict.fromkeys(value))
 
 
@@ -353,7 +391,9 @@ def _description(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
-        raise StreamError(400, f"description must be at most {MAX_DESCRIPTION} characters")
+        raise StreamError(
+            Refusal.INVALID_REQUEST, f"description must be at most {MAX_DESCRIPTION} characters"
+        )
     return value
 
 
@@ -361,10 +401,12 @@ def _algorithm(value: Any) -> SigningAlgorithm:
     try:
         return SigningAlgorithm(value)
     except ValueError:
-        raise StreamError(400, "signing_alg must be ES256 or RS256") from None
+        raise StreamError(Refusal.INVALID_REQUEST, "signing_alg must be ES256 or RS256") from None
 
 
 def _interval(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 86_400:
-        raise StreamError(400, "min_verification_interval must be 1 to 86400 seconds")
+        raise StreamError(
+            Refusal.INVALID_REQUEST, "min_verification_interval must be 1 to 86400 seconds"
+        )
     return max(value, MIN_VERIFICATION_INTERVAL)

@@ -18,7 +18,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from handover.domain.ssf.events import ALWAYS_DELIVERED, Signal, seq_of, set_claims, set_id
-from handover.domain.ssf.streams import DeliveryMethod, Stream, StreamError, StreamStatus
+from handover.domain.ssf.streams import (
+    DeliveryMethod,
+    Refusal,
+    Stream,
+    StreamError,
+    StreamStatus,
+)
 from handover.services.model import DeadLetter, StreamPosition
 from handover.services.ports import PushResult, SetSender, SetSigner, UnitOfWorkFactory
 
@@ -82,7 +88,7 @@ class PushWorker:
     signer: SetSigner
     sender: SetSender
     issuer: str
-    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    policy: DeliveryPolicy
     owner: str = field(default_factory=lambda: f"worker-{secrets.token_hex(6)}")
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     rng: random.Random = field(default_factory=random.Random)
@@ -300,9 +306,9 @@ def poll(
     with uow_factory() as uow:
         stream = uow.streams.get(stream_id, lock=True)
         if stream is None or stream.platform_id != platform_id:
-            raise StreamError(404, f"no stream {stream_id!r}")
+            raise StreamError(Refusal.NOT_FOUND, f"no stream {stream_id!r}")
         if stream.delivery.method is not DeliveryMethod.POLL:
-            raise StreamError(400, "this stream is delivered by push, not poll")
+            raise StreamError(Refusal.INVALID_REQUEST, "this stream is delivered by push, not poll")
         position = uow.streams.position(stream_id)
         assert position is not None
         stored = uow.streams.acks(stream_id)
@@ -438,7 +444,7 @@ def replay_dead_letters(
     next push round on; how many were queued. `StreamError` 404 for an unknown stream."""
     with uow_factory() as uow:
         if uow.streams.get(stream_id) is None:
-            raise StreamError(404, f"no stream {stream_id!r}")
+            raise StreamError(Refusal.NOT_FOUND, f"no stream {stream_id!r}")
         count = uow.streams.request_replay(stream_id, seq, now)
         uow.commit()
     return count

@@ -1,7 +1,7 @@
 """SSF stream management (SSF 1.0 §8.1): one function per receiver request.
 
 Every function takes the calling platform's id: a platform sees and changes only its own
-streams, and another platform's stream answers 404 exactly like a missing one.
+streams, and another platform's stream is refused exactly like a missing one (`NOT_FOUND`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from handover.domain.ssf.events import (
     stream_subject,
 )
 from handover.domain.ssf.streams import (
+    Refusal,
     Stream,
     StreamError,
     StreamStatus,
@@ -36,6 +37,9 @@ from handover.services.ports import UnitOfWork, UnitOfWorkFactory
 #: Streams one platform may hold (SSF allows a transmitter to limit them).
 MAX_STREAMS_PER_PLATFORM = 20
 MAX_STATE = 256
+#: How long an operator's pause or disable waits for the receiver to have the
+#: stream-updated event before the stream stops (seconds).
+OPERATOR_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +61,10 @@ def _now(now: datetime | None) -> datetime:
 
 def _owned(uow: UnitOfWork, platform_id: str, stream_id: Any, *, lock: bool = False) -> Stream:
     if not isinstance(stream_id, str) or not stream_id:
-        raise StreamError(400, "stream_id is required")
+        raise StreamError(Refusal.INVALID_REQUEST, "stream_id is required")
     stream = uow.streams.get(stream_id, lock=lock)
     if stream is None or stream.platform_id != platform_id:
-        raise StreamError(404, f"no stream {stream_id!r}")
+        raise StreamError(Refusal.NOT_FOUND, f"no stream {stream_id!r}")
     return stream
 
 
@@ -75,12 +79,16 @@ def create_stream(
         body, allow_http=transmitter.allow_http, allow_private=transmitter.allow_private
     )
     if any(name in body for name in ("stream_id", "iss", "aud", "events_delivered")):
-        raise StreamError(400, "stream_id, iss, aud and events_delivered are set by Handover")
+        raise StreamError(
+            Refusal.INVALID_REQUEST, "stream_id, iss, aud and events_delivered are set by Handover"
+        )
     with uow_factory() as uow:
         if uow.platforms.get(platform_id) is None:
-            raise StreamError(403, "only a registered platform may create streams")
+            raise StreamError(Refusal.FORBIDDEN, "only a registered platform may create streams")
         if len(uow.streams.for_platform(platform_id)) >= MAX_STREAMS_PER_PLATFORM:
-            raise StreamError(409, f"a platform may hold {MAX_STREAMS_PER_PLATFORM} streams")
+            raise StreamError(
+                Refusal.TOO_MANY_STREAMS, f"a platform may hold {MAX_STREAMS_PER_PLATFORM} streams"
+            )
         stream_id = secrets.token_hex(12)
         stream = new_stream(
             request,
@@ -99,7 +107,7 @@ def create_stream(
 def get_streams(
     uow_factory: UnitOfWorkFactory, platform_id: str, stream_id: str | None
 ) -> list[Stream]:
-    """The platform's streams, or the one named (404 when it is not the platform's)."""
+    """The platform's streams, or the one named (`NOT_FOUND` when it is not the platform's)."""
     with uow_factory() as uow:
         if stream_id is None:
             return uow.streams.for_platform(platform_id)
@@ -170,7 +178,7 @@ def operator_set_status(
     status_name: str,
     reason: str | None,
     *,
-    wait: float = 10.0,
+    wait: float = OPERATOR_WAIT_SECONDS,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> StatusChange:
@@ -226,7 +234,7 @@ def _stream_for(uow: UnitOfWork, platform_id: str | None, stream_id: Any) -> Str
         return _owned(uow, platform_id, stream_id, lock=True)
     found = uow.streams.get(str(stream_id), lock=True) if stream_id else None
     if found is None:
-        raise StreamError(404, f"no stream {stream_id!r}")
+        raise StreamError(Refusal.NOT_FOUND, f"no stream {stream_id!r}")
     return found
 
 
@@ -260,18 +268,22 @@ def change_subject(
 ) -> None:
     """Add (`include`) or remove a subject (SSF §8.1.3); only `phone_number` subjects."""
     if not isinstance(body, Mapping):
-        raise StreamError(400, "the body must be a JSON object")
+        raise StreamError(Refusal.INVALID_REQUEST, "the body must be a JSON object")
     subject = body.get("subject")
     if not isinstance(subject, Mapping) or subject.get("format") != "phone_number":
-        raise StreamError(400, 'subject must be {"format": "phone_number", ...}')
+        raise StreamError(
+            Refusal.INVALID_REQUEST, 'subject must be {"format": "phone_number", ...}'
+        )
     if set(subject) != {"format", "phone_number"}:
-        raise StreamError(400, "a phone_number subject has exactly format and phone_number")
+        raise StreamError(
+            Refusal.INVALID_REQUEST, "a phone_number subject has exactly format and phone_number"
+        )
     try:
         key = phone_subject(str(subject.get("phone_number")))["phone_number"]
     except ValueError as exc:
-        raise StreamError(400, str(exc)) from None
+        raise StreamError(Refusal.INVALID_REQUEST, str(exc)) from None
     if "verified" in body and not isinstance(body["verified"], bool):
-        raise StreamError(400, "verified must be a boolean")
+        raise StreamError(Refusal.INVALID_REQUEST, "verified must be a boolean")
     with uow_factory() as uow:
         stream = _owned(uow, platform_id, body.get("stream_id"), lock=True)
         uow.streams.set_subject(stream.stream_id, key, include)
@@ -281,12 +293,15 @@ def change_subject(
 def request_verification(
     uow_factory: UnitOfWorkFactory, platform_id: str, body: Any, now: datetime | None = None
 ) -> None:
-    """Queue a verification event (SSF §8.1.4.2); 429 when asked more often than allowed."""
+    """Queue a verification event (SSF §8.1.4.2); `TOO_SOON` when asked more often than
+    the stream allows."""
     if not isinstance(body, Mapping):
-        raise StreamError(400, "the body must be a JSON object")
+        raise StreamError(Refusal.INVALID_REQUEST, "the body must be a JSON object")
     state = body.get("state")
     if state is not None and (not isinstance(state, str) or len(state) > MAX_STATE):
-        raise StreamError(400, f"state must be a string of at most {MAX_STATE} characters")
+        raise StreamError(
+            Refusal.INVALID_REQUEST, f"state must be a string of at most {MAX_STATE} characters"
+        )
     moment = _now(now)
     with uow_factory() as uow:
         stream = _owned(uow, platform_id, body.get("stream_id"), lock=True)
