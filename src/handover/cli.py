@@ -538,7 +538,7 @@ Demo Chat still list alice's accounts on it. alice holds {alice_now} now. carol 
 {overdue} four days ago, and Demo Loans never answered. A helper to read JSON fields:
    j() {{ python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }}
 8. Sign in as bob. The console SMS sender prints the code in this terminal
-   ("INFO: SMS to {recycled}: ... 123456 ..."); a number gets one code a minute:
+   ("INFO: SMS to {recycled}: ... 123456 ..."); asking again sends nothing while it lives:
    curl -s -H 'Content-Type: application/json' {base}/v1/subscriber/sign-in/code -d '{{"number":"{recycled}"}}'
    CODE=123456   # the code from this terminal
    BOB=$(curl -s -H 'Content-Type: application/json' {base}/v1/subscriber/sign-in \\

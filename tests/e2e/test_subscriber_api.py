@@ -1,5 +1,6 @@
-"""Subscribers over HTTP on both stores: sign-in with an SMS code, sessions (bearer and
-cookie), "me and my numbers" through the carrier's links, and the alternative contact.
+"""Subscribers over HTTP on both stores: sign-in with an SMS code, device credentials,
+sessions (bearer and cookie), "me and my numbers" through the carrier's links, and the
+alternative contact.
 
 The API's SMS sender is the console sender; the tests read each code from it, as the demo
 page does.
@@ -56,6 +57,17 @@ def code_for(app: FastAPI, number: str) -> str:
     return found.group(1)
 
 
+def long_code_for(app: FastAPI, number: str) -> str:
+    text = app.state.senders[Channel.SMS].last(number) or ""
+    found = re.search(r"\b([0-9A-Z]{4}(?:-[0-9A-Z]{4}){3})\b", text)
+    assert found is not None, text
+    return found.group(1)
+
+
+def texts(app: FastAPI, number: str) -> int:
+    return len(app.state.senders[Channel.SMS].messages(number))
+
+
 def ask(http: TestClient, number: str) -> httpx.Response:
     return http.post("/v1/subscriber/sign-in/code", json={"number": number})
 
@@ -88,9 +100,14 @@ def test_sign_in_with_the_code_sent_by_sms(
     assert response.status_code == 200, response.text
     token = response.json()["session"]
     assert token.startswith("hos_") and response.json()["expires_at"]
-    cookie = response.headers["set-cookie"]
+    cookie, device_cookie = response.headers.get_list("set-cookie")
     assert f"handover_session={token}" in cookie
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    device = response.json()["device"]
+    assert device.startswith("hod_") and response.json()["device_expires_at"]
+    assert f"handover_device={device}" in device_cookie
+    assert "HttpOnly" in device_cookie and "SameSite=strict" in device_cookie
+    assert "Path=/v1/subscriber/sign-in" in device_cookie and "Max-Age=7776000" in device_cookie
     me = http.get("/v1/subscriber/me")  # the cookie alone signs the request in
     assert me.status_code == 200, me.text
     assert (me.json()["number"], me.json()["state"]) == (NEW, "active")
@@ -113,14 +130,48 @@ def test_every_refusal_is_a_problem(http: TestClient, app: FastAPI, story: dict[
     assert_problem(http.post(sign, json={"number": NEW}), 422, "invalid-request")
 
 
-def test_asking_again_too_soon_is_429_with_retry_after(
-    http: TestClient, story: dict[str, str]
+def test_asking_again_while_a_code_lives_sends_nothing_and_answers_the_same(
+    http: TestClient, app: FastAPI, story: dict[str, str]
 ) -> None:
+    first = ask(http, NEW)
+    again = ask(http, NEW)
+    assert (
+        (first.status_code, first.json())
+        == (again.status_code, again.json())
+        == (
+            202,
+            first.json(),
+        )
+    )
+    assert texts(app, NEW) == 1
+
+
+def test_a_device_asking_again_too_soon_is_429_with_retry_after(
+    http: TestClient, app: FastAPI, story: dict[str, str]
+) -> None:
+    """The device credential comes back in the cookie the sign-in set, or in a header."""
     assert ask(http, NEW).status_code == 202
+    signed = http.post("/v1/subscriber/sign-in", json={"number": NEW, "code": code_for(app, NEW)})
+    device = signed.json()["device"]
+    assert ask(http, NEW).status_code == 202  # the cookie: the device's own code
+    assert texts(app, NEW) == 2
     again = ask(http, NEW)
     body = assert_problem(again, 429, "too-many-codes")
     assert 55 <= int(again.headers["Retry-After"]) <= 60
     assert body["retry_after"] == int(again.headers["Retry-After"])
+    http.cookies.clear()
+    assert ask(http, NEW).status_code == 202  # no credential: the anonymous lane, still live
+    header = {"Handover-Device": device}
+    assert_problem(
+        http.post("/v1/subscriber/sign-in/code", json={"number": NEW}, headers=header),
+        429,
+        "too-many-codes",
+    )
+    again = http.post(
+        "/v1/subscriber/sign-in", json={"number": NEW, "code": code_for(app, NEW)}, headers=header
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["device"] == device
 
 
 def test_unknown_numbers_get_the_same_answer_and_no_sms(
@@ -131,17 +182,20 @@ def test_unknown_numbers_get_the_same_answer_and_no_sms(
     assert app.state.senders[Channel.SMS].last(OTHER) is None
 
 
-def test_five_wrong_codes_lock_the_number(
+def test_five_wrong_codes_burn_the_digits_and_the_long_code_still_signs_in(
     http: TestClient, app: FastAPI, story: dict[str, str]
 ) -> None:
     assert ask(http, NEW).status_code == 202
     code = code_for(app, NEW)
     wrong = f"{(int(code) + 1) % 10**6:06d}"
+    sign = "/v1/subscriber/sign-in"
     for _ in range(5):
-        http.post("/v1/subscriber/sign-in", json={"number": NEW, "code": wrong})
-    locked = http.post("/v1/subscriber/sign-in", json={"number": NEW, "code": code})
-    assert_problem(locked, 429, "locked-out")
-    assert 800 < int(locked.headers["Retry-After"]) <= 900
+        assert_problem(http.post(sign, json={"number": NEW, "code": wrong}), 401, "wrong-code")
+    burnt = http.post(sign, json={"number": NEW, "code": code})
+    assert "long code" in assert_problem(burnt, 401, "code-burnt")["detail"]
+    assert "Retry-After" not in burnt.headers
+    signed = http.post(sign, json={"number": NEW, "code": long_code_for(app, NEW)})
+    assert signed.status_code == 200, signed.text
 
 
 def test_sign_out_ends_the_session_and_clears_the_cookie(

@@ -53,7 +53,7 @@ def message(key: str, template: str = "sign_in_code", **changes: object) -> Mess
         "channel": Channel.SMS,
         "recipient": "+8613800138000",
         "template": template,
-        "params": {"code": "123456", "minutes": 5},
+        "params": {"code": "123456", "long_code": "ABCD-EFGH-JKMN-PQRS", "minutes": 5},
         "language": "en",
         "created_at": T0,
         "send_after": T0,
@@ -84,7 +84,7 @@ def test_due_messages_are_rendered_sent_and_marked(uow_factory: UnitOfWorkFactor
     assert gateway.sent == [
         (
             "+8613800138000",
-            "Handover sign-in code: 123456. "
+            "Handover sign-in code: 123456 (or the long code ABCD-EFGH-JKMN-PQRS). "
             "It expires in 5 minutes. Never share it: Handover will never ask you for it.",
         )
     ]

@@ -23,7 +23,7 @@ from handover.domain.cases import CaseError, CaseRule
 from handover.domain.freeze import NotFrozen
 from handover.domain.numbers import parse_number
 from handover.domain.rejections import Reason, Rejected
-from handover.domain.sign_in import LockedOut, SignInRefused
+from handover.domain.sign_in import SignInRefused, TooManyCodes
 from handover.domain.ssf.streams import Refusal, StreamError
 from handover.services import bindings
 from handover.services.access import AccessDenied, InvalidClient, InvalidToken
@@ -149,7 +149,7 @@ def test_the_most_specific_entry_wins() -> None:
 
 
 def test_problems_carry_their_extension_members_and_headers() -> None:
-    locked = problem_for(LockedOut("locked", retry_after=900))
+    locked = problem_for(TooManyCodes("too many", retry_after=900))
     assert (locked.status, locked.headers, locked.extra) == (
         429,
         {"Retry-After": "900"},

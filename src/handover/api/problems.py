@@ -28,8 +28,8 @@ from handover.domain.notices import NoSubscriber
 from handover.domain.people import InvalidLinks
 from handover.domain.rejections import Reason, Rejected
 from handover.domain.sign_in import (
+    CodeBurnt,
     CodeExpired,
-    LockedOut,
     MalformedCode,
     NoCodeWaiting,
     SignInRefused,
@@ -156,8 +156,8 @@ ERRORS: Mapping[ErrorKey, ProblemType] = {
     MalformedNumber: ProblemType(400, "invalid-number", "The number is not valid"),
     MalformedCode: ProblemType(400, "invalid-code", "The code is not valid"),
     TooManyCodes: ProblemType(429, "too-many-codes", "Too many codes asked for"),
-    LockedOut: ProblemType(429, "locked-out", "Too many wrong codes; the number is locked"),
     WrongCode: ProblemType(401, "wrong-code", "The code is not right"),
+    CodeBurnt: ProblemType(401, "code-burnt", "Too many wrong guesses at the code's digits"),
     CodeExpired: ProblemType(401, "code-expired", "The code has expired"),
     NoCodeWaiting: ProblemType(401, "no-code", "No code is waiting for this number"),
     SignInRefused: ProblemType(400, "sign-in-refused", "Sign-in refused"),

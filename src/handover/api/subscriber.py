@@ -1,7 +1,9 @@
 """The subscriber's API: sign in with an SMS code, "me and my numbers", and a contact.
 
 People authenticate with a session (`SignedIn`): a `hos_` bearer token, or the
-`handover_session` cookie this API sets at sign-in for the web pages.
+`handover_session` cookie this API sets at sign-in for the web pages. Sign-in also gives
+the client a device credential (`hod_...`, the `handover_device` cookie or the
+`Handover-Device` header), which asks for codes in a lane of its own.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Cookie, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from handover.api.deps import SESSION_COOKIE, AppSettings, SignedIn, UowFactory, session_token
@@ -27,6 +29,29 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+#: The cookie that carries a device credential; sent back to the sign-in routes only.
+DEVICE_COOKIE = "handover_device"
+DEVICE_HEADER = "Handover-Device"
+_DEVICE_PATH = "/v1/subscriber/sign-in"
+
+
+def _device_token(
+    header: Annotated[
+        str | None,
+        Header(alias=DEVICE_HEADER, description="A device credential (hod_...) from a sign-in"),
+    ] = None,
+    cookie: Annotated[
+        str | None, Cookie(alias=DEVICE_COOKIE, description="Set by a sign-in")
+    ] = None,
+) -> str | None:
+    """The caller's device credential: the header, else the cookie. Anything that is not a
+    valid credential for the number is ignored (the anonymous lane), never refused."""
+    return header or cookie
+
+
+DeviceToken = Annotated[str | None, Depends(_device_token)]
+
+
 class CodeRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -35,19 +60,28 @@ class CodeRequestIn(BaseModel):
 
 class CodeRequestedPublic(BaseModel):
     detail: str
-    expires_in: int = Field(description="Seconds a code stays valid")
+    expires_in: int = Field(description="Seconds a new code stays valid, at least")
 
 
 class SignInIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     number: str = Field(max_length=32, examples=["+8613800138000"])
-    code: str = Field(max_length=16, examples=["123456"])
+    code: str = Field(
+        max_length=32,
+        examples=["123456"],
+        description="The 6 digits, or the long code (ABCD-EFGH-JKMN-PQRS) from the same text",
+    )
 
 
 class SessionPublic(BaseModel):
     session: str = Field(description="A bearer token (hos_...); also set as a cookie")
     expires_at: datetime
+    device: str = Field(
+        description="A device credential (hod_...) to send with the next code request and "
+        f"sign-in ({DEVICE_HEADER} header); also set as the {DEVICE_COOKIE} cookie"
+    )
+    device_expires_at: datetime
 
 
 class HeldNumberPublic(BaseModel):
@@ -94,12 +128,15 @@ def _contact(contact: Contact) -> ContactPublic:
 
 @router.post("/sign-in/code", status_code=202, response_model=CodeRequestedPublic)
 def request_code(
-    body: CodeRequestIn, request: Request, background: BackgroundTasks
+    body: CodeRequestIn, request: Request, background: BackgroundTasks, device: DeviceToken
 ) -> CodeRequestedPublic:
     """Send a one-time sign-in code by SMS. The answer is the same whether or not the
-    number is in service (only one in service gets a code, sent once the answer is out);
-    429 with Retry-After past the limits (1 a minute and 5 an hour per number, 20 an hour
-    per client address)."""
+    number is in service (only one in service gets a code, sent once the answer is out).
+
+    With a device credential valid for the number, the device gets a code of its own (429
+    with Retry-After past 1 a minute and 5 an hour). Without one, a number has one live
+    code at a time: while it lives nothing more is sent (the latest text is the one to
+    use), and 429 with Retry-After past 20 requests an hour from the client address."""
     state = request.app.state
     policy = rules.SignInPolicy()
     sign_in.request_code(
@@ -109,30 +146,35 @@ def request_code(
         _address(request),
         datetime.now(UTC),
         key=state.sign_in_key,
+        device=device,
         policy=policy,
         defer=background.add_task,
     )
     return CodeRequestedPublic(
-        detail="If this number is in service, a code is on its way by SMS.",
+        detail="If this number is in service, a code is on its way by SMS, unless the "
+        "latest one sent is still valid: then use that one.",
         expires_in=int(policy.code_ttl.total_seconds()),
     )
 
 
 @router.post("/sign-in", response_model=SessionPublic)
 def sign_in_with_code(
-    body: SignInIn, request: Request, response: Response, settings: AppSettings
+    body: SignInIn, request: Request, response: Response, settings: AppSettings, device: DeviceToken
 ) -> SessionPublic:
-    """Exchange the number's newest code for a session (also set as an HttpOnly,
-    SameSite=Lax cookie). A code works once and for 5 minutes; 5 wrong codes in 15
-    minutes lock the number for 15 minutes."""
+    """Exchange the newest code (its 6 digits or its long code) for a session (also set as
+    an HttpOnly, SameSite=Lax cookie) and a device credential (the `handover_device`
+    cookie, HttpOnly, SameSite=Strict, sent to the sign-in routes only). A code works once;
+    5 wrong guesses at its digits burn them (401 code-burnt), not its long code."""
     ttl = timedelta(seconds=settings.session_ttl_seconds)
+    now = datetime.now(UTC)
     issued = sign_in.sign_in(
         request.app.state.uow_factory,
         body.number,
         body.code,
         _address(request),
-        datetime.now(UTC),
+        now,
         key=request.app.state.sign_in_key,
+        device=device,
         ttl=ttl,
     )
     response.set_cookie(
@@ -144,8 +186,22 @@ def sign_in_with_code(
         httponly=True,
         samesite="lax",
     )
+    response.set_cookie(
+        DEVICE_COOKIE,
+        issued.device,
+        max_age=int((issued.device_expires_at - now).total_seconds()),
+        path=_DEVICE_PATH,
+        secure=settings.public_url.startswith("https:"),
+        httponly=True,
+        samesite="strict",
+    )
     response.headers["Cache-Control"] = "no-store"
-    return SessionPublic(session=issued.token, expires_at=issued.expires_at)
+    return SessionPublic(
+        session=issued.token,
+        expires_at=issued.expires_at,
+        device=issued.device,
+        device_expires_at=issued.device_expires_at,
+    )
 
 
 @router.post("/sign-out", status_code=204)

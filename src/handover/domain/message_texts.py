@@ -21,11 +21,12 @@ def language_for(region: str) -> str:
 TEXTS: dict[str, dict[str, str]] = {
     "sign_in_code": {
         "en": (
-            "Handover sign-in code: {code}. It expires in {minutes} minutes. "
-            "Never share it: Handover will never ask you for it."
+            "Handover sign-in code: {code} (or the long code {long_code}). It expires in "
+            "{minutes} minutes. Never share it: Handover will never ask you for it."
         ),
         "zh-CN": (
-            "【Handover】登录验证码：{code}，{minutes}分钟内有效。请勿告诉他人，我们不会向您索要。"
+            "【Handover】登录验证码：{code}（或长验证码 {long_code}），{minutes}分钟内有效。"
+            "请勿告诉他人，我们不会向您索要。"
         ),
     },
     "renewal_complete": {

@@ -22,7 +22,7 @@ from handover.domain.platforms import Platform
 from handover.domain.reminders import SentReminder
 from handover.domain.renewals import Renewal
 from handover.domain.reports import CarrierReport, Fingerprint, Outcome
-from handover.domain.sign_in import Session, SignInCode
+from handover.domain.sign_in import Device, Session, SignInCode
 from handover.domain.ssf.events import SetClaims, Signal
 from handover.domain.ssf.streams import SigningAlgorithm, Stream
 from handover.services.model import (
@@ -356,19 +356,43 @@ class CaseRepository(Protocol):
 
 
 class SignInCodeRepository(Protocol):
+    """Sign-in codes, and when each client address asked for one anonymously."""
+
+    def lock_address(self, client_address: str) -> None:
+        """Hold back other transactions locking this address until this one ends (so that
+        a count of its requests includes every concurrent one)."""
+
+    def lock_number(self, e164: str) -> None:
+        """Hold back other transactions locking this number (known or not) until this one
+        ends, so that codes and wrong guesses are counted one transaction at a time."""
+
     def add(self, code: SignInCode) -> None: ...
 
     def for_number(self, e164: str, since: datetime) -> list[SignInCode]:
-        """The number's codes created after `since`."""
+        """The number's codes (every lane) created after `since`, oldest first."""
+
+    def asked(self, client_address: str, at: datetime, forget_before: datetime) -> None:
+        """Record that the address asked for a code (and forget its asks before `forget_before`)."""
 
     def asked_from(self, client_address: str, since: datetime) -> list[datetime]:
-        """When codes were asked for from this address after `since`."""
+        """When the address asked for codes after `since`."""
 
-    def failed(self, code_id: str, at: datetime) -> None:
-        """Count one wrong guess at the code (atomically) and date it `at`."""
+    def failed(self, code_id: str) -> None:
+        """Count one wrong 6-digit guess at the code (atomically)."""
 
     def use(self, code_id: str, at: datetime) -> bool:
         """Mark the code used; False when it already was (a concurrent sign-in won)."""
+
+
+class SignInDeviceRepository(Protocol):
+    """Device credentials (kept by the hash of their token)."""
+
+    def add(self, device: Device) -> None: ...
+
+    def get(self, token_hash: str) -> Device | None: ...
+
+    def save(self, device: Device) -> None:
+        """Store the device's failures, expiry and revocation."""
 
 
 class SessionRepository(Protocol):
@@ -425,6 +449,7 @@ class UnitOfWork(abc.ABC):
     contacts: ContactRepository
     freeze: FreezeRepository
     sign_in_codes: SignInCodeRepository
+    sign_in_devices: SignInDeviceRepository
     sessions: SessionRepository
     subscriber_links: SubscriberLinkRepository
     cases: CaseRepository

@@ -1,37 +1,54 @@
 """A person signs in with a one-time SMS code and gets a session (rules: `domain.sign_in`).
 
-Asking for a code answers the same way whether or not Handover knows the number: a code
-is stored (and counted against the limits) either way, and only a number in service gets
-it. The code goes straight through the SMS sender after commit, since the person is
-waiting; the API defers the send until its answer is out, so that the gateway's latency
-does not tell which numbers are known either. A sender failure is logged and the answer
-stays the same.
+Asking for a code answers the same way whether or not Handover knows the number: in the
+anonymous lane a code is stored (and counted against the limits and the backoff) either
+way, and only a number in service gets it; a device credential is valid only for a number
+in service, so presenting one tells nothing either. The code goes straight through the
+SMS sender after commit, since the person is waiting; the API defers the send until its
+answer is out, so that the gateway's latency does not tell which numbers are known either.
+A sender failure is logged and the answer stays the same.
+
+Each request locks its client address, then the number; a sign-in locks the number. The
+locks serialise what the limits count (concurrent requests from one address, guesses at one
+code) on PostgreSQL as SQLite's single writer does, and are always taken in that order.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from handover.domain.lifecycle import IN_SERVICE, State
+from handover.domain.lifecycle import State
 from handover.domain.message_texts import language_for, render
 from handover.domain.numbers import parse_number
-from handover.domain.people import Holder, holder_of
+from handover.domain.people import Holder
 from handover.domain.rejections import Rejected
 from handover.domain.sign_in import (
+    Device,
+    Form,
     NoCodeWaiting,
     Session,
     SignInPolicy,
     SignInRefused,
     WrongCode,
-    admit_request,
+    admit_address,
+    admit_device_request,
+    anonymous_expiry,
     check_code,
+    format_long_code,
+    in_lane,
     issue_code,
+    looks_like_device_token,
     looks_like_session_token,
+    new_device,
     new_session_token,
+    parse_attempt,
+    signed_in_with,
     token_hash,
+    with_device_failure,
 )
 from handover.services.people import holder
 from handover.services.ports import MessageSender, SendFailed, UnitOfWork, UnitOfWorkFactory
@@ -51,6 +68,9 @@ class NotSignedIn(Exception):
 class IssuedSession:
     token: str
     expires_at: datetime
+    #: The device credential to present next time (the one presented, renewed, or a new one).
+    device: str
+    device_expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +97,16 @@ def _e164(number_text: str) -> tuple[str, str]:
     return number.e164, number.region
 
 
-def _lock_holder(uow: UnitOfWork, e164: str) -> Holder | None:
-    """The holder of a number in service, with the number locked until the transaction
-    ends: concurrent attempts on one number queue, so the limits count every one of them
-    (on PostgreSQL a snapshot read would let parallel guesses all pass the lockout).
-    Unknown numbers have nothing to lock, but they never get an SMS nor a session."""
-    found = holder_of(uow.numbers.lock({e164}).get(e164))
-    return found if found is not None and found.state in IN_SERVICE else None
+def _device(
+    uow: UnitOfWork, token: str | None, e164: str, found: Holder | None, now: datetime
+) -> Device | None:
+    """The device credential `token`, when it is valid for the holder of `e164` (a number
+    in service, the tenure it was issued for); else None, and the anonymous lane."""
+    if token is None or not looks_like_device_token(token):
+        return None
+    device = uow.sign_in_devices.get(token_hash(token))
+    tenure_start = found.tenure_start if found is not None else None
+    return device if device is not None and device.opens(e164, tenure_start, now) else None
 
 
 def request_code(
@@ -94,35 +117,55 @@ def request_code(
     now: datetime,
     *,
     key: bytes,
+    device: str | None = None,
     policy: SignInPolicy = SignInPolicy(),
     defer: Callable[[Callable[[], None]], object] | None = None,
 ) -> None:
-    """Send a sign-in code to a number in service; raise `TooManyCodes` or `LockedOut`
-    (with `retry_after`) when the limits say no, for known and unknown numbers alike.
+    """Text a sign-in code to a number in service, in the lane of `device` (a device
+    credential) when it is valid for the number, else in the anonymous lane.
 
+    The device lane raises `TooManyCodes` past the device's budget; the anonymous lane past
+    the client address's, and otherwise sends nothing while the number's anonymous code is
+    live (or the backoff holds), answering the same. Known and unknown numbers alike.
     `defer`, when given, is handed the send to run later (after the HTTP answer)."""
     e164, region = _e164(number_text)
     with uow_factory() as uow:
-        in_service = _lock_holder(uow, e164) is not None
-        admit_request(
-            uow.sign_in_codes.for_number(e164, now - policy.lookback),
-            uow.sign_in_codes.asked_from(client_address, now - timedelta(hours=1)),
-            now,
-            policy,
+        uow.sign_in_codes.lock_address(client_address)
+        uow.sign_in_codes.lock_number(e164)
+        found = holder(uow, e164)
+        trusted = _device(uow, device, e164, found, now)
+        codes = uow.sign_in_codes.for_number(e164, now - policy.lookback)
+        expires_at: datetime | None
+        if trusted is not None:
+            admit_device_request(in_lane(codes, trusted.id), now, policy)
+            expires_at = now + policy.code_ttl
+        else:
+            hour_ago = now - timedelta(hours=1)
+            admit_address(uow.sign_in_codes.asked_from(client_address, hour_ago), now, policy)
+            uow.sign_in_codes.asked(client_address, now, forget_before=hour_ago)
+            expires_at = anonymous_expiry(codes, now, policy)
+        if expires_at is None:
+            uow.commit()  # the ask counts; the live code's text is the one to use
+            return
+        issued = issue_code(
+            key, e164, client_address, now, expires_at, trusted.id if trusted else None
         )
-        stored, code = issue_code(key, e164, client_address, now, policy)
-        uow.sign_in_codes.add(stored)
+        uow.sign_in_codes.add(issued.stored)
         uow.commit()
-    if not in_service:
+    if found is None:
         return
-    minutes = int(policy.code_ttl.total_seconds() // 60)
-    text = render("sign_in_code", language_for(region), {"code": code, "minutes": minutes})
+    params = {
+        "code": issued.code,
+        "long_code": format_long_code(issued.long_code),
+        "minutes": math.ceil((expires_at - now).total_seconds() / 60),
+    }
+    text = render("sign_in_code", language_for(region), params)
 
     def send() -> None:
         try:
             sender.send(e164, text)
         except SendFailed as exc:
-            log.error("sign-in code not sent (code %s): %s", stored.id, exc)
+            log.error("sign-in code not sent (code %s): %s", issued.stored.id, exc)
 
     if defer is None:
         send()
@@ -138,22 +181,36 @@ def sign_in(
     now: datetime,
     *,
     key: bytes,
+    device: str | None = None,
     ttl: timedelta,
     policy: SignInPolicy = SignInPolicy(),
 ) -> IssuedSession:
-    """A session of `ttl` for the holder of the number when `code` is its newest, unexpired,
-    unused code; otherwise raise the `SignInRefused` that says why (a wrong code is
-    counted)."""
+    """A session for the holder of the number when `code` (6 digits or the long code)
+    matches the newest live code of its lane; otherwise raise the `SignInRefused` that says
+    why (a wrong 6-digit code is counted).
+
+    The lane is the device's when `device` is valid for the number and asked for a code
+    lately, else the anonymous one. A success renews the device credential presented, or
+    issues one."""
     e164, _ = _e164(number_text)
+    attempt = parse_attempt(code)
     with uow_factory() as uow:
-        found = _lock_holder(uow, e164)
+        uow.sign_in_codes.lock_number(e164)
+        found = holder(uow, e164)
+        trusted = _device(uow, device, e164, found, now)
         codes = uow.sign_in_codes.for_number(e164, now - policy.lookback)
+        lane_device = trusted
+        lane = in_lane(codes, trusted.id) if trusted is not None else []
+        if not lane:
+            lane_device, lane = None, in_lane(codes, None)
         try:
-            matched = check_code(key, codes, code, now, policy)
+            matched = check_code(key, lane, attempt, now, policy)
         except WrongCode:
-            newest = max(codes, key=lambda c: c.created_at)
-            uow.sign_in_codes.failed(newest.id, now)
-            uow.commit()
+            if attempt.form is Form.DIGITS:
+                uow.sign_in_codes.failed(lane[-1].id)
+                if lane_device is not None:
+                    uow.sign_in_devices.save(with_device_failure(lane_device, now, policy))
+                uow.commit()
             log.info("wrong sign-in code from %s", client_address)
             raise
         if not uow.sign_in_codes.use(matched.id, now):
@@ -164,8 +221,14 @@ def sign_in(
         token = new_session_token()
         expires_at = now + ttl
         uow.sessions.add(Session(token_hash(token), e164, found.tenure_start, now, expires_at))
+        if trusted is not None and device is not None:
+            kept, device_token = signed_in_with(trusted, now, policy), device
+            uow.sign_in_devices.save(kept)
+        else:
+            kept, device_token = new_device(e164, found.tenure_start, now, policy)
+            uow.sign_in_devices.add(kept)
         uow.commit()
-    return IssuedSession(token, expires_at)
+    return IssuedSession(token, expires_at, device_token, kept.expires_at)
 
 
 def session(uow_factory: UnitOfWorkFactory, token: str, now: datetime) -> SubscriberSession:

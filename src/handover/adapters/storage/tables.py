@@ -374,22 +374,50 @@ complaints = Table(
     Index("ix_complaints_case_id", "case_id"),
 )
 
-#: One-time SMS sign-in codes, stored hashed; single use, short-lived.
+#: One-time SMS sign-in codes, stored hashed (both forms); single use, short-lived.
 sign_in_codes = Table(
     "sign_in_codes",
     metadata,
     Column("id", String(36), primary_key=True),
     Column("e164", String(16), nullable=False),
     Column("code_hash", String(64), nullable=False),
+    #: The long code's hash (the form that wrong guesses cannot burn).
+    Column("long_hash", String(64), nullable=False),
     Column("client_address", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
+    #: The lane: the device credential that asked for the code, or NULL (anonymous).
+    Column("device_id", String(32), nullable=True),
+    #: Wrong 6-digit guesses at this code (5 burn its 6 digits).
     Column("failures", Integer, nullable=False),
-    #: When the latest wrong guess at this code was made (dates its failures for lockout).
-    Column("last_failure_at", UtcDateTime, nullable=True),
     Column("used_at", UtcDateTime, nullable=True),
     Index("ix_sign_in_codes_e164_created", "e164", "created_at"),
-    Index("ix_sign_in_codes_address_created", "client_address", "created_at"),
+)
+
+#: When each client address asked for a sign-in code anonymously (its hourly limit).
+sign_in_requests = Table(
+    "sign_in_requests",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("client_address", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_sign_in_requests_address_created", "client_address", "created_at"),
+)
+
+#: Device credentials: a client that signed in asks for codes in a lane of its own.
+sign_in_devices = Table(
+    "sign_in_devices",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("e164", String(16), nullable=False),
+    #: The tenure signed in to: the credential dies when the number changes hands.
+    Column("tenure_start", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    #: Wrong 6-digit guesses in the device's lane since its latest sign-in.
+    Column("failures", Integer, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
 )
 
 #: A person's signed-in session (the token is kept only hashed).

@@ -18,6 +18,7 @@ from handover.adapters.storage.numbers import SqlNumberRepository
 from handover.adapters.storage.people import (
     SqlSessionRepository,
     SqlSignInCodeRepository,
+    SqlSignInDeviceRepository,
     SqlSubscriberLinkRepository,
 )
 from handover.adapters.storage.platforms import SqlPlatformRepository
@@ -47,6 +48,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.contacts = SqlContactRepository(self.connection)
         self.freeze = SqlFreezeRepository(self.connection)
         self.sign_in_codes = SqlSignInCodeRepository(self.connection)
+        self.sign_in_devices = SqlSignInDeviceRepository(self.connection)
         self.sessions = SqlSessionRepository(self.connection)
         self.subscriber_links = SqlSubscriberLinkRepository(self.connection)
         self.cases = SqlCaseRepository(self.connection)
