@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -57,6 +58,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str | None:
     server = config.stash.get(SERVER, None)
     return f"stores: {', '.join(STORES)}; " + (server.describe() if server else "no PostgreSQL")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's own temporary directory, for this process and the ones it starts: spool
+    files, the development RS256 key (`bootstrap.set_signer`) and bench stores stay apart
+    from other sessions and xdist workers."""
+    path = tmp_path_factory.mktemp("tmp")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(path))
+        patch.setattr(tempfile, "tempdir", str(path))
+        yield path
 
 
 @pytest.fixture(scope="session")
