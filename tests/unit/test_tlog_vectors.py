@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,11 @@ from handover.tlog import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).parents[2] / ".." / "shared" / "testvectors"
+#: HANDOVER_TEST_VECTORS points elsewhere, e.g. from a `git worktree` checked out further away.
+VECTORS = Path(
+    os.environ.get("HANDOVER_TEST_VECTORS")
+    or Path(__file__).parents[2] / ".." / "shared" / "testvectors"
+)
 MERKLE = VECTORS / "merkle" / "testdata"
 INCLUSION = sorted((MERKLE / "inclusion").rglob("*.json"))
 CONSISTENCY = sorted((MERKLE / "consistency").rglob("*.json"))
