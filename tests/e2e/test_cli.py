@@ -300,6 +300,7 @@ def test_a_fresh_sqlite_store_is_created_and_migrated(tmp_path: Path) -> None:
     assert (tmp_path / "fresh.db").exists()
 
 
+@pytest.mark.one_store
 def test_production_without_a_secret_is_refused(store_url: str) -> None:
     result = CliRunner().invoke(
         app,
