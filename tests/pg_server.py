@@ -76,7 +76,10 @@ def for_session() -> Server:
         server = Server(LOCAL_URL, "the server at 127.0.0.1:5432")
     else:
         return start_embedded()
-    server.version = _version(server.url)
+    try:
+        server.version = _version(server.url)
+    except Exception as exc:  # a URL or server the tests cannot use: say which, and why
+        raise RuntimeError(f"PostgreSQL from {server.source}: {exc}") from None
     return server
 
 
