@@ -39,11 +39,29 @@ Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
 
 
+#: Ports `free_port` handed out, each held by a bound socket until a server listens on it.
+_reserved: dict[int, socket.socket] = {}
+
+
+def _bound(port: int) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A free loopback port, kept bound (not listening: connections are refused) until a
+    `UvicornThread` serves on it, so no other test process takes it in between."""
+    sock = _bound(0)
+    port: int = sock.getsockname()[1]
+    _reserved[port] = sock
+    return port
+
+
+def _socket_for(port: int) -> socket.socket:
+    """The reserved socket of `port`, or a new one bound to it (a restart on the same port)."""
+    return _reserved.pop(port, None) or _bound(port)
 
 
 def wait_until(
@@ -72,15 +90,14 @@ class UvicornThread:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> UvicornThread:
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            timeout_graceful_shutdown=1,
-        )
+        config = uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=1)
         server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True, name=f"uvicorn-{self.port}")
+        thread = threading.Thread(
+            target=server.run,
+            kwargs={"sockets": [_socket_for(self.port)]},  # uvicorn listens, and closes it
+            daemon=True,
+            name=f"uvicorn-{self.port}",
+        )
         thread.start()
         wait_until(lambda: server.started or not thread.is_alive(), timeout, "uvicorn to start")
         assert server.started, f"uvicorn did not start on port {self.port}"

@@ -153,6 +153,7 @@ def test_missing_or_unknown_credentials(
     assert response.json()["error"] == "invalid_client"
 
 
+@pytest.mark.one_store
 def test_a_garbled_basic_header_is_an_invalid_client(http: TestClient, cm: Client) -> None:
     response = http.post(
         "/oauth/token",
@@ -163,6 +164,7 @@ def test_a_garbled_basic_header_is_an_invalid_client(http: TestClient, cm: Clien
     assert response.json()["error"] == "invalid_client"
 
 
+@pytest.mark.one_store
 def test_an_unsupported_grant_is_400(http: TestClient, cm: Client) -> None:
     response = http.post(
         "/oauth/token", data={"grant_type": "password"}, auth=(cm.client_id, cm.client_secret)
@@ -172,6 +174,7 @@ def test_an_unsupported_grant_is_400(http: TestClient, cm: Client) -> None:
     assert response.headers["cache-control"] == "no-store"
 
 
+@pytest.mark.one_store
 def test_a_missing_grant_type_is_invalid_request(http: TestClient, cm: Client) -> None:
     """RFC 6749 §5.2: a missing parameter is `invalid_request`, an OAuth error (400)."""
     response = http.post("/oauth/token", data={}, auth=(cm.client_id, cm.client_secret))
@@ -239,6 +242,7 @@ def test_the_token_lifetime_follows_the_settings(store_url: str, cm: Client) -> 
         ("GET", f"/v1/numbers/{NUMBER}"),
     ],
 )
+@pytest.mark.one_store
 def test_every_resource_needs_a_bearer_token(http: TestClient, method: str, path: str) -> None:
     response = http.request(method, path)
     body = assert_problem(response, 401, "unauthenticated")
@@ -246,11 +250,13 @@ def test_every_resource_needs_a_bearer_token(http: TestClient, method: str, path
     assert body["instance"] == path
 
 
+@pytest.mark.one_store
 def test_basic_credentials_are_no_bearer_token(http: TestClient, cm: Client) -> None:
     response = http.get("/v1/carrier/files", auth=(cm.client_id, cm.client_secret))
     assert_problem(response, 401, "unauthenticated")
 
 
+@pytest.mark.one_store
 def test_a_regulator_token_cannot_report(
     http: TestClient, regulator: Client, as_client: Headers
 ) -> None:
@@ -271,6 +277,7 @@ def _cm_principal() -> Principal:
     return Principal("carrier-x", Role.CARRIER, ROLE_SCOPES[Role.CARRIER], "cm")
 
 
+@pytest.mark.one_store
 def test_an_expired_token_is_401(
     http: TestClient, cm: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -320,6 +327,7 @@ def test_a_tampered_token_is_401(
     assert_problem(response, 401, "unauthenticated")
 
 
+@pytest.mark.one_store
 def test_a_token_for_another_issuer_is_401(http: TestClient, cm: Client) -> None:
     other, _ = JwtTokenIssuer(SECRET_KEY, "https://elsewhere.example", 900).issue(_cm_principal())
     response = http.get("/v1/carrier/files", headers={"Authorization": f"Bearer {other}"})
@@ -360,6 +368,7 @@ def test_only_a_carriers_client_reports(
     assert_problem(response, 403, "not-a-carrier")
 
 
+@pytest.mark.one_store
 def test_an_unexpected_error_is_a_500_problem(app: FastAPI) -> None:
     @app.get("/boom")
     def boom() -> None:
@@ -491,6 +500,7 @@ def test_a_malformed_batch_is_422_and_changes_nothing(
     assert http.get(f"/v1/numbers/{NUMBER}", headers=as_client(regulator)).status_code == 404
 
 
+@pytest.mark.one_store
 def test_a_body_that_is_not_json_is_422(http: TestClient, cm: Client, as_client: Headers) -> None:
     response = http.post(
         "/v1/carrier/events",
@@ -770,6 +780,7 @@ def test_an_unknown_number_is_404(http: TestClient, regulator: Client, as_client
     assert_problem(http.get(f"/v1/numbers/{NUMBER}", headers=as_client(regulator)), 404)
 
 
+@pytest.mark.one_store
 def test_reading_numbers_needs_the_read_scope(
     http: TestClient, cm: Client, as_client: Headers
 ) -> None:
@@ -780,6 +791,7 @@ def test_reading_numbers_needs_the_read_scope(
 # -- the rest of the HTTP surface --------------------------------------------------------
 
 
+@pytest.mark.one_store
 def test_unknown_paths_and_methods_are_problems(
     http: TestClient, cm: Client, as_client: Headers
 ) -> None:
@@ -787,12 +799,14 @@ def test_unknown_paths_and_methods_are_problems(
     assert_problem(http.delete("/v1/carrier/events", headers=as_client(cm)), 405)
 
 
+@pytest.mark.one_store
 def test_healthz(http: TestClient) -> None:
     response = http.get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
 
 
+@pytest.mark.one_store
 def test_the_openapi_document_lists_every_path(http: TestClient) -> None:
     response = http.get("/openapi.json")
     assert response.status_code == 200

@@ -99,6 +99,7 @@ def test_one_bad_item_refuses_the_whole_batch_and_says_which(
     "body",
     [[], {"bindings": "no"}, {"bindings": [], "more": 1}, {"items": []}],
 )
+@pytest.mark.one_store
 def test_a_body_that_is_not_a_batch_is_refused(
     http: TestClient, platforms: dict[str, Client], as_client: Headers, body: Any
 ) -> None:
@@ -157,6 +158,7 @@ def test_the_number_filter_wants_e164_not_the_national_format(
     assert "no region was given" in national.json()["errors"][0]["detail"]
 
 
+@pytest.mark.one_store
 def test_only_platform_clients_with_the_scope_may_use_the_registry(
     http: TestClient, platforms: dict[str, Client], regulator: Client, as_client: Headers
 ) -> None:

@@ -228,6 +228,7 @@ def test_forgeries_are_refused(
     "garbage",
     ["not-a-jws", "a.b.c", "....", "eyJhbGciOiJFZDI1NTE5In0.W10.AAAA", "x" * 20_000, "§ü<>"],
 )
+@pytest.mark.one_store
 def test_garbage_gets_a_clear_answer_not_a_server_error(http: TestClient, garbage: str) -> None:
     body = http.post(VERIFY, json={"token": garbage[:16_000]}).json()
     assert body["valid"] is False and body["status"] == "malformed"
@@ -236,6 +237,7 @@ def test_garbage_gets_a_clear_answer_not_a_server_error(http: TestClient, garbag
     assert http.get(PRINT, params={"token": garbage}).status_code == 400
 
 
+@pytest.mark.one_store
 def test_missing_fields_are_a_validation_problem_and_an_empty_page_is_a_form(
     http: TestClient,
 ) -> None:

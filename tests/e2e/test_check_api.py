@@ -178,6 +178,7 @@ def test_single_check_bad_questions(
     assert_problem(http.get("/v1/check", params=params, headers=auth), 422, slug)
 
 
+@pytest.mark.one_store
 def test_check_needs_a_token_with_the_check_scope(
     http: TestClient, cm: Client, regulator: Client, as_client: Headers
 ):
@@ -486,19 +487,23 @@ def test_camara_without_x_correlator_sends_none_back(http: TestClient, auth: dic
     "specified",
     ["2023/12/22", "22-12-2023", "2023-13-01", "2023-02-30", "2023-12-22T00:00:00Z", 20231222, ""],
 )
+@pytest.mark.one_store
 def test_camara_400_01_invalid_specified_date(http: TestClient, auth: dict[str, str], specified):
     response = camara(http, auth, {"phoneNumber": KEPT, "specifiedDate": specified})
     assert_camara_error(response, 400, "INVALID_ARGUMENT")
 
 
+@pytest.mark.one_store
 def test_camara_400_02_no_request_body(http: TestClient, auth: dict[str, str]):
     assert_camara_error(camara(http, auth), 400, "INVALID_ARGUMENT")
 
 
+@pytest.mark.one_store
 def test_camara_400_03_empty_request_body(http: TestClient, auth: dict[str, str]):
     assert_camara_error(camara(http, auth, {}), 400, "INVALID_ARGUMENT")
 
 
+@pytest.mark.one_store
 def test_camara_400_04_out_of_range(http: TestClient, auth: dict[str, str]):
     tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
     response = camara(http, auth, {"phoneNumber": KEPT, "specifiedDate": tomorrow})
@@ -523,11 +528,13 @@ def test_camara_today_is_in_range(http: TestClient, auth: dict[str, str]):
         {"json": {"phoneNumber": KEPT, "specifiedDate": None}},
     ],
 )
+@pytest.mark.one_store
 def test_camara_400_05_body_not_compliant(http: TestClient, auth: dict[str, str], kwargs):
     headers = {**auth, **kwargs.pop("headers", {})}
     assert_camara_error(camara(http, headers, **kwargs), 400, "INVALID_ARGUMENT")
 
 
+@pytest.mark.one_store
 def test_camara_400_invalid_x_correlator(http: TestClient, auth: dict[str, str]):
     response = http.post(
         CAMARA,
@@ -539,6 +546,7 @@ def test_camara_400_invalid_x_correlator(http: TestClient, auth: dict[str, str])
     assert "x-correlator" not in response.headers
 
 
+@pytest.mark.one_store
 def test_camara_401_01_expired_access_token(http: TestClient, platform: Client):
     issuer = JwtTokenIssuer(SECRET_KEY, "http://127.0.0.1:8000", 60)
     principal = Principal(platform.client_id, Role.PLATFORM, ROLE_SCOPES[Role.PLATFORM])
@@ -559,6 +567,7 @@ def test_camara_401_01_expired_access_token(http: TestClient, platform: Client):
 @pytest.mark.parametrize(
     "authorization", ["Bearer not-a-token", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer a.b.c"]
 )
+@pytest.mark.one_store
 def test_camara_401_02_invalid_access_token(http: TestClient, authorization: str):
     response = camara(
         http, {"Authorization": authorization}, {"phoneNumber": KEPT, "specifiedDate": CONTRACT}
@@ -566,6 +575,7 @@ def test_camara_401_02_invalid_access_token(http: TestClient, authorization: str
     assert_camara_error(response, 401, "UNAUTHENTICATED")
 
 
+@pytest.mark.one_store
 def test_camara_401_02_token_signed_with_another_key(http: TestClient, platform: Client):
     issuer = JwtTokenIssuer(
         "another-secret-key-that-is-long-enough-0123456789", "http://127.0.0.1:8000", 60
@@ -577,12 +587,14 @@ def test_camara_401_02_token_signed_with_another_key(http: TestClient, platform:
     assert_camara_error(response, 401, "UNAUTHENTICATED")
 
 
+@pytest.mark.one_store
 def test_camara_401_03_no_authorization_header(http: TestClient):
     response = camara(http, None, {"phoneNumber": KEPT, "specifiedDate": CONTRACT})
     assert_camara_error(response, 401, "UNAUTHENTICATED")
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
+@pytest.mark.one_store
 def test_camara_403_01_token_without_the_check_scope(
     http: TestClient, cm: Client, regulator: Client, platform: Client, as_client: Headers
 ):
@@ -603,6 +615,7 @@ def test_camara_403_01_token_without_the_check_scope(
         None,
     ],
 )
+@pytest.mark.one_store
 def test_camara_c02_01_phone_number_not_schema_compliant(
     http: TestClient, auth: dict[str, str], number: Any
 ):
@@ -610,6 +623,7 @@ def test_camara_c02_01_phone_number_not_schema_compliant(
     assert_camara_error(response, 400, "INVALID_ARGUMENT")
 
 
+@pytest.mark.one_store
 def test_camara_c02_04_missing_phone_number(http: TestClient, auth: dict[str, str]):
     # Handover's tokens are two-legged (client credentials): they never identify a number.
     response = camara(http, auth, {"specifiedDate": CONTRACT})
@@ -636,6 +650,7 @@ def test_camara_404_identifier_not_found(http: TestClient, auth: dict[str, str])
     assert_camara_error(invalid, 404, "IDENTIFIER_NOT_FOUND")
 
 
+@pytest.mark.one_store
 def test_camara_errors_are_not_problem_details_but_v1_errors_are(
     http: TestClient, auth: dict[str, str]
 ):
@@ -645,6 +660,7 @@ def test_camara_errors_are_not_problem_details_but_v1_errors_are(
     assert v1_error.headers["content-type"].startswith("application/problem+json")
 
 
+@pytest.mark.one_store
 def test_camara_operation_is_in_the_openapi_document(http: TestClient):
     document = http.get("/openapi.json").json()
     operation = document["paths"][CAMARA]["post"]

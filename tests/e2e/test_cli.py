@@ -110,11 +110,13 @@ def test_client_add_for_the_regulator(run: Run) -> None:
     assert re.search(r"client_id: regulator-\S+", plain(result.stdout))
 
 
+@pytest.mark.one_store
 def test_carrier_clients_come_only_with_carrier_add(run: Run) -> None:
     result = run("client", "add", "--role", "carrier", "--name", "X", code=2)
     assert "handover carrier add" in plain(result.stderr)
 
 
+@pytest.mark.one_store
 def test_an_unknown_role_is_a_usage_error(run: Run) -> None:
     result = run("client", "add", "--role", "king", "--name", "X", code=2)
     assert "king" in plain(result.output)
@@ -195,6 +197,7 @@ def test_a_refused_file_leaves_no_spool_file(run: Run, cmcc: Result, tmp_path: P
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("handover-")] == []
 
 
+@pytest.mark.one_store
 def test_ingest_needs_a_carrier(run: Run, events_csv: Path) -> None:
     result = run("ingest", str(events_csv), code=2)
     assert "--carrier" in plain(result.output)
@@ -297,6 +300,7 @@ def test_a_fresh_sqlite_store_is_created_and_migrated(tmp_path: Path) -> None:
     assert (tmp_path / "fresh.db").exists()
 
 
+@pytest.mark.one_store
 def test_production_without_a_secret_is_refused(store_url: str) -> None:
     result = CliRunner().invoke(
         app,

@@ -192,6 +192,7 @@ def only_event(claims: dict[str, Any]) -> str:
 # -- metadata and keys ----------------------------------------------------------------
 
 
+@pytest.mark.one_store
 def test_the_transmitter_metadata(http: TestClient, settings: Settings) -> None:
     """SSF §7.1 metadata: version, issuer, endpoints, delivery methods and defaults."""
     response = http.get("/.well-known/ssf-configuration")
@@ -216,6 +217,7 @@ def test_the_transmitter_metadata(http: TestClient, settings: Settings) -> None:
     assert {"ES256", "RS256"} <= set(meta["signing_algorithms_supported"])
 
 
+@pytest.mark.one_store
 def test_the_jwks_holds_public_signing_keys_only(http: TestClient) -> None:
     """Every published key has kid, alg and use; no private member ever leaves."""
     response = http.get("/ssf/jwks.json")
@@ -419,6 +421,7 @@ def test_400s_are_problems(http: TestClient, manager: Headers) -> None:
         ("POST", "/ssf/poll/anything"),
     ],
 )
+@pytest.mark.one_store
 def test_401_without_a_valid_token(http: TestClient, method: str, path: str) -> None:
     """Every stream endpoint needs a valid bearer token."""
     assert_problem(http.request(method, path, json={}), 401)
@@ -426,6 +429,7 @@ def test_401_without_a_valid_token(http: TestClient, method: str, path: str) -> 
     assert_problem(http.request(method, path, json={}, headers=bad), 401)
 
 
+@pytest.mark.one_store
 def test_403_for_clients_that_are_not_platforms(
     http: TestClient, cm: Client, regulator: Client, as_client: AsClient
 ) -> None:
@@ -730,6 +734,7 @@ def test_a_removed_subject_is_not_delivered(
     assert numbers == [NUMBER]
 
 
+@pytest.mark.one_store
 def test_the_openapi_document_describes_the_ssf_request_bodies(http: TestClient) -> None:
     """The endpoints read raw JSON; their bodies are still documented for API readers."""
     paths = http.get("/openapi.json").json()["paths"]

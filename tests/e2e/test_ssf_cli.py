@@ -86,6 +86,7 @@ def test_platform_add_refuses_bad_input_and_a_second_registration(run) -> None: 
     assert "platform id" in plain(run(*bad_id, "--category", "other", code=2).output)
 
 
+@pytest.mark.one_store
 def test_client_add_sends_platforms_to_platform_add(run) -> None:  # type: ignore[no-untyped-def]
     result = run("client", "add", "--role", "platform", "--name", "x", code=2)
     assert "handover platform add" in plain(result.output)

@@ -371,6 +371,7 @@ def test_a_receiver_answering_500_gets_everything_in_order(handover: HandoverApi
     assert not handover.dead_letters(stream_id)
 
 
+@pytest.mark.slow
 def test_a_receiver_that_times_out_gets_everything_in_order(handover: HandoverApi) -> None:
     platform = handover.platform("alipay")
     receiver = platform.receiver()
@@ -427,6 +428,7 @@ def stop_worker(worker: subprocess.Popen[bytes]) -> None:
     worker.wait(10)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_nothing_and_repeats_only_same_jtis(
     handover: HandoverApi, tmp_path: Path
 ) -> None:
@@ -478,6 +480,7 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_same_jtis(
     assert not handover.dead_letters(stream_id)
 
 
+@pytest.mark.slow
 def test_two_workers_never_send_one_streams_sets_at_once(handover: HandoverApi) -> None:
     """A stream is leased to one worker: a batch that outlasts the lease must renew it,
     or a second worker takes the stream and sends the same SETs again alongside."""
@@ -509,6 +512,7 @@ def push(receiver: PlatformReceiver, token: str | bytes) -> httpx.Response:
     )
 
 
+@pytest.mark.slow
 def test_forged_sets_are_refused_and_refused_sets_are_dead_lettered_then_replayed(
     handover: HandoverApi,
 ) -> None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import fanout as bench
 
 
+@pytest.mark.slow
 def test_fanout_bench_quick_loses_no_set() -> None:
     args = bench.parse_args(["--quick"])
     assert args.store == "sqlite"

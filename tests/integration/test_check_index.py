@@ -201,6 +201,7 @@ def indexes(
     ),
     rebuild=st.booleans(),
 )
+@pytest.mark.slow
 def test_index_answers_equal_the_store(
     indexes: tuple[StoreIndex, NumpyCheckIndex],
     uow_factory: UnitOfWorkFactory,

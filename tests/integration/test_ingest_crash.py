@@ -128,6 +128,7 @@ def handover_ingest(csv_file: Path, store_url: str, spool: Path) -> subprocess.P
     )
 
 
+@pytest.mark.slow
 def test_a_crash_mid_file_loses_nothing_and_a_rerun_completes_it(
     csv_file: Path,
     clean_run: dict[str, Any],

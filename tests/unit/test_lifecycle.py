@@ -436,6 +436,7 @@ def check_invariants(number: Number, region: str, model: Model) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(report_sequences())
+@pytest.mark.slow
 def test_no_sequence_of_reports_reaches_an_illegal_state(
     generated: tuple[str, list[LifecycleReport]],
 ) -> None:
@@ -483,6 +484,7 @@ def test_no_sequence_of_reports_reaches_an_illegal_state(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(report_sequences())
+@pytest.mark.slow
 def test_replaying_the_accepted_reports_reproduces_the_number(
     generated: tuple[str, list[LifecycleReport]],
 ) -> None:
