@@ -1022,9 +1022,15 @@ INTERNAL = re.compile(
 )
 
 
-def test_the_docs_and_tests_stand_alone() -> None:
+def test_the_docs_code_and_tests_stand_alone() -> None:
     here = Path(__file__).resolve()  # names the patterns, so it is the one exception
-    files = [*PROSE, *(ROOT / "tests").rglob("*.py"), *(ROOT / "examples").rglob("*.py")]
+    files = [
+        *PROSE,
+        *(ROOT / "src").rglob("*.py"),
+        *(ROOT / "tests").rglob("*.py"),
+        *(ROOT / "examples").rglob("*.py"),
+        *(ROOT / "bench").rglob("*.py"),
+    ]
     files = [path for path in files if path.resolve() != here]
     found = [
         f"{path.relative_to(ROOT)}:{number}: {line.strip()}"

@@ -87,7 +87,7 @@ RESOLVING = frozenset(
     }
 )
 
-#: Deadlines by platform category, in hours (issue 5: 72 h; 24 h where money moves).
+#: Deadlines by platform category, in hours (72 h; 24 h where money moves: docs/cases.md).
 DEFAULT_DEADLINE_HOURS = 72
 FAST_CATEGORIES: Mapping[Category, int] = MappingProxyType(
     {Category.PAYMENT: 24, Category.BANKING: 24, Category.LENDING: 24}

@@ -1,4 +1,4 @@
-"""Release advice: when a frozen number may be recycled, and what holds it (DESIGN.md §3).
+"""Release advice: when a frozen number may be recycled, and what holds it (docs/freeze.md).
 
 A cancelled number rests for its country's minimum freeze. Two things can hold it longer:
 

@@ -1,4 +1,4 @@
-"""The number lifecycle (DESIGN.md §3) as a state machine over carrier reports.
+"""The number lifecycle (docs/design.md) as a state machine over carrier reports.
 
 A `Number` is the aggregate: it accepts a `LifecycleReport`, raises `Rejected` on any
 illegal move without changing itself, and otherwise returns the past-tense events that

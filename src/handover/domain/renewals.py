@@ -1,4 +1,4 @@
-"""Renewal: a new owner's request that fans out into one case per platform (DESIGN.md §3).
+"""Renewal: a new owner's request that fans out into one case per platform (docs/cases.md).
 
 The owner sees the platforms that still list the number from before their tenure began,
 and may also ask every other participating platform to check. Only accounts bound before

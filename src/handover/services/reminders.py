@@ -1,4 +1,4 @@
-"""Reminders to a previous owner while their cancelled number is frozen (DESIGN.md §3).
+"""Reminders to a previous owner while their cancelled number is frozen (docs/freeze.md).
 
 `handover work` calls `send_due_reminders` on its timer. Each due stage (see
 `domain.reminders`) is recorded in `freeze_reminders` and appended to the audit log, and

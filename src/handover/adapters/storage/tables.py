@@ -317,7 +317,7 @@ renewals = Table(
     Index("ix_renewals_e164", "e164"),
 )
 
-#: One request to one platform about one number (DESIGN.md §3 "Case").
+#: One request to one platform about one number (a "case": docs/cases.md).
 cases = Table(
     "cases",
     metadata,
