@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -126,7 +127,9 @@ class DocSession:
             if args[:1] == ["serve"]:
                 patch.setattr("uvicorn.run", lambda *a, **k: served.append(a))
             if args[:1] == ["work"]:
-                patch.setattr("time.sleep", _stop_working)
+                patch.setattr(
+                    "handover.services.worker.threading", SimpleNamespace(Event=_StopWhenIdle)
+                )
             result = CliRunner().invoke(cli, args, env=self.env, prog_name="handover", input=stdin)
         if args[:1] == ["serve"]:
             assert served == [("handover.api.app:create_app",)], result.output
@@ -223,8 +226,11 @@ class Idle(Exception):
     """`handover work` went idle: the example did its round."""
 
 
-def _stop_working(seconds: float) -> None:
-    raise Idle
+class _StopWhenIdle(threading.Event):
+    """The worker loop's stop event, which ends the loop where it would first rest."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        raise Idle
 
 
 @pytest.fixture
