@@ -171,7 +171,11 @@ def test_national_numbers_are_read_in_the_carriers_country_by_default(
     assert result.summary() == summary(1)
     assert state_of(uow_factory, N1) == (State.ACTIVE, "cm", ["n1"])
     batch = reporting.report_events(
-        uow_factory, "cu", [item("n2", "139 1234 5678", "activated", "2024-01-01", "s2")], now=NOW
+        uow_factory,
+        "cu",
+        [item("n2", "139 1234 5678", "activated", "2024-01-01", "s2")],
+        now=NOW,
+        policy=POLICY,
     )
     assert batch.accepted == 1
     assert state_of(uow_factory, N2) == (State.ACTIVE, "cu", ["n2"])

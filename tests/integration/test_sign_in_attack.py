@@ -35,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.sign_in import (
     LONG_CODE_ALPHABET,
     SESSION_TTL,
@@ -252,7 +253,9 @@ def victim(uow_factory: UnitOfWorkFactory, carriers: tuple[str, str]) -> UnitOfW
         "occurred_at": "2024-07-01",
         "subscriber": "S1",
     }
-    result = reporting.report_events(uow_factory, "cm", [event], region="CN", now=T0)
+    result = reporting.report_events(
+        uow_factory, "cm", [event], region="CN", now=T0, policy=FreezePolicy()
+    )
     assert result.accepted == 1
     return uow_factory
 

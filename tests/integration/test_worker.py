@@ -91,7 +91,9 @@ def test_a_round_signs_on_its_timers_and_sends_what_is_due(
     clock: Clock,
     gateway: Gateway,
 ) -> None:
-    reporting.report_events(uow_factory, "cm", [activation("a1", "+8613800138000")])
+    reporting.report_events(
+        uow_factory, "cm", [activation("a1", "+8613800138000")], policy=FreezePolicy()
+    )
     queue(uow_factory, message("due", send_after=datetime.now(UTC) - timedelta(seconds=1)))
 
     first = work_round(worker)
@@ -100,7 +102,9 @@ def test_a_round_signs_on_its_timers_and_sends_what_is_due(
     assert first.messages.sent == 1 and not first.idle
     assert stored(uow_factory, "due").sent_at is not None and len(gateway.sent) == 1
 
-    reporting.report_events(uow_factory, "cm", [activation("a2", "+8613800138001")])
+    reporting.report_events(
+        uow_factory, "cm", [activation("a2", "+8613800138001")], policy=FreezePolicy()
+    )
     clock.now += 59
     second = work_round(worker)
     assert second.checkpoint is None, "the checkpoint timer is not due yet"
