@@ -65,15 +65,20 @@ def _migrate(url: str, prepare: Callable[[str], None] | None) -> None:
         prepare(url)
 
 
-def register_carriers(url: str, coverage: datetime | None = None) -> None:
-    """Register the benchmarks' two carriers, cm and cu (China Mobile, China Unicom)."""
+def register_carriers(
+    url: str, coverage: datetime | None = None
+) -> dict[str, access.IssuedCredentials]:
+    """Register the benchmarks' two carriers, cm and cu (China Mobile, China Unicom);
+    their client credentials by carrier id."""
+    credentials = {}
     engine = make_engine(url)
     try:
         with SqlUnitOfWork(engine, b"bench") as uow:
             for carrier_id, name in (("cm", "China Mobile"), ("cu", "China Unicom")):
-                access.register_carrier(uow, carrier_id, name, "CN")
+                _, credentials[carrier_id] = access.register_carrier(uow, carrier_id, name, "CN")
                 if coverage is not None:
                     uow.carriers.set_coverage(carrier_id, coverage)
             uow.commit()
     finally:
         engine.dispose()
+    return credentials
