@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -65,16 +65,16 @@ def stop(process: subprocess.Popen[bytes], *, group: bool = False) -> None:
 
 
 @contextmanager
-def handover(
-    arguments: Sequence[str], env: dict[str, str], log: Path | None = None
+def started(
+    command: Sequence[str], env: dict[str, str], log: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`handover ARGUMENTS...` in its own session (a Ctrl-C in the terminal reaches only
-    the benchmark, which stops it), output to `log` or nowhere; stopped when the block
-    ends, however it ends."""
+    """`command` in its own session (a Ctrl-C in the terminal reaches only the benchmark,
+    which stops it), output to `log` or nowhere; stopped when the block ends, however it
+    ends."""
     output = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
         process = subprocess.Popen(
-            [HANDOVER, *arguments],
+            command,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
@@ -87,6 +87,13 @@ def handover(
         yield process
     finally:
         stop(process, group=True)
+
+
+def handover(
+    arguments: Sequence[str], env: dict[str, str], log: Path | None = None
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """`handover ARGUMENTS...`, as `started` runs it."""
+    return started([HANDOVER, *arguments], env, log)
 
 
 # -- /proc ---------------------------------------------------------------------------------
