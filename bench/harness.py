@@ -145,15 +145,20 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
-def postgres_cpu() -> float:
-    """CPU seconds of every `postgres` process visible here (the server's backends)."""
+def postgres_cpu(database: str | None = None) -> float:
+    """CPU seconds of every `postgres` process visible here (the server's backends), or
+    of the backends connected to `database` only (named in their process titles; a
+    backend that has exited by the second reading takes its seconds with it)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
+    marker = f" {database} ".encode() if database else None
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             text = (entry / "stat").read_text()
+            if marker is not None and marker not in (entry / "cmdline").read_bytes():
+                continue
         except OSError:
             continue
         name, _, rest = text.partition(" (")[2].partition(")")

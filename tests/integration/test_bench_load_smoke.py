@@ -31,6 +31,7 @@ def test_load_bench_completes_without_errors(
     argv = [*SMALL, "--rate", "50", "--seconds", "4", "--baseline-seconds", "1", "--cases", "3"]
     assert bench.main([*argv, "--json", str(out)]) == 0
     result = json.loads(out.read_text())
+    assert result["errors"] == {}
     assert result["overall"]["errors"] == {}
     assert result["baseline"]["errors"] == {}
     assert result["baseline"]["requests"] == 50
