@@ -72,6 +72,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -585,21 +586,36 @@ class Tokens:
 class Processes:
     serve: int
     work: int
-    #: The PostgreSQL database (its backends' CPU is counted), None on SQLite.
+    #: The PostgreSQL database (its backends' CPU and sessions are counted), None on SQLite.
     database: str | None
+    #: Where to read `pg_stat_database` from.
+    pg_url: str
 
 
 def _rss(processes: Processes) -> tuple[int, int]:
     return harness.rss_bytes(processes.serve), harness.rss_bytes(processes.work)
 
 
-def _cpu(processes: Processes, database: str | None) -> dict[str, float]:
+def _pg_sessions(pg_url: str, database: str) -> float:
+    """Sessions (connections) PostgreSQL has opened to `database` so far."""
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as connection:
+            query = text("SELECT sessions FROM pg_stat_database WHERE datname = :name")
+            return float(connection.execute(query, {"name": database}).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _cpu(processes: Processes) -> dict[str, float]:
     busy, steal, total = harness.machine_busy()
+    database, pg_url = processes.database, processes.pg_url
     return {
         "generator": time.process_time(),
         "serve": harness.cpu_seconds(processes.serve),
         "work": harness.cpu_seconds(processes.work),
         "postgres": harness.postgres_cpu(database) if database else 0.0,
+        "postgres_sessions": _pg_sessions(pg_url, database) if database else 0.0,
         "machine_busy": busy,
         "machine_steal": steal,
         "machine_total": total,
@@ -665,9 +681,9 @@ async def drive(
         client.recorder = Recorder()
         phase.update(name="mixed", began=time.monotonic())
         loadavg_before = os.getloadavg()
-        cpu_before = _cpu(processes, processes.database)
+        cpu_before = _cpu(processes)
         await client.run(args.rate, args.seconds, traffic.pick, lag)
-        cpu_after = _cpu(processes, processes.database)
+        cpu_after = _cpu(processes)
         sample()
     finally:
         renewer.cancel()
@@ -800,6 +816,7 @@ def figures(args: argparse.Namespace, seeded: Seeded, run: dict[str, Any]) -> di
             "work_seconds": round(cpu["work"], 2),
             "postgres_seconds": round(cpu["postgres"], 2),
             "postgres_us_per_request": round(cpu["postgres"] / overall["requests"] * 1e6),
+            "postgres_sessions_opened": int(cpu["postgres_sessions"]),
             "machine_busy_cores": round(cpu["machine_busy"] / machine * cores, 2),
             "machine_steal_cores": round(cpu["machine_steal"] / machine * cores, 3),
         },
@@ -913,7 +930,8 @@ def render(result: dict[str, Any]) -> str:
         f"CPU: generator {cpu['generator_cores']:.2f} cores "
         f"({cpu['generator_us_per_request']} µs/req), serve {cpu['serve_seconds']:.0f} s "
         f"({cpu['serve_us_per_request']} µs/req), work {cpu['work_seconds']:.0f} s, "
-        f"postgres (this database) {cpu['postgres_seconds']:.0f} s; machine busy "
+        f"postgres (this database) {cpu['postgres_seconds']:.0f} s, "
+        f"{cpu['postgres_sessions_opened']:,} sessions opened; machine busy "
         f"{cpu['machine_busy_cores']:.2f} of {machine['cpus']} cores "
         f"(steal {cpu['machine_steal_cores']:.2f})",
         f"generator lag (dispatch after due): p99 {lag.get('p99_ms', 0):.1f} ms, "
@@ -1042,7 +1060,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if work.poll() is not None:
                     raise RuntimeError("handover work did not start")
                 database = make_url(url).database if args.store == "postgresql" else None
-                processes = Processes(serve.pid, work.pid, database)
+                processes = Processes(serve.pid, work.pid, database, args.pg_url)
                 measured = asyncio.run(drive(args, seeded, port, processes))
         except Exception:
             for log in logs:
