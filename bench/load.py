@@ -185,8 +185,9 @@ def seed(url: str, workdir: Path, args: argparse.Namespace, env: dict[str, str])
             [harness.HANDOVER, "ingest", str(path), "--carrier", CARRIER, "--json"],
             env=env,
             capture_output=True,
-            check=True,
         )
+        if ingested.returncode != 0:
+            raise RuntimeError(f"handover ingest failed: {ingested.stderr[-2000:]!r}")
         summary = json.loads(ingested.stdout)
         if summary["accepted"] != rows or summary["rejected"]:
             raise RuntimeError(f"the histories were not all accepted: {summary}")
@@ -929,10 +930,14 @@ def render(result: dict[str, Any]) -> str:
         f"{rss['peak_total'] / mib:.0f} MiB",
         f"CPU: generator {cpu['generator_cores']:.2f} cores "
         f"({cpu['generator_us_per_request']} µs/req), serve {cpu['serve_seconds']:.0f} s "
-        f"({cpu['serve_us_per_request']} µs/req), work {cpu['work_seconds']:.0f} s, "
-        f"postgres (this database) {cpu['postgres_seconds']:.0f} s, "
-        f"{cpu['postgres_sessions_opened']:,} sessions opened; machine busy "
-        f"{cpu['machine_busy_cores']:.2f} of {machine['cpus']} cores "
+        f"({cpu['serve_us_per_request']} µs/req), work {cpu['work_seconds']:.0f} s"
+        + (
+            f", postgres (this database) {cpu['postgres_seconds']:.0f} s, "
+            f"{cpu['postgres_sessions_opened']:,} sessions opened"
+            if config["store"] == "postgresql"
+            else ""
+        )
+        + f"; machine busy {cpu['machine_busy_cores']:.2f} of {machine['cpus']} cores "
         f"(steal {cpu['machine_steal_cores']:.2f})",
         f"generator lag (dispatch after due): p99 {lag.get('p99_ms', 0):.1f} ms, "
         f"max {lag.get('max_ms', 0):.1f} ms; {result['connections']} connections; "
