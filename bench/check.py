@@ -32,10 +32,8 @@ import json
 import os
 import random
 import shutil
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +54,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import generate
+import harness
 import stores
 from handover.adapters.check_index import NumpyCheckIndex, parse_keys, parse_since_seconds
 from handover.adapters.storage import tables as t
@@ -68,7 +67,6 @@ from handover.domain.lifecycle import EventKind, LifecycleReport, Number
 from handover.services import access
 
 PG_URL = os.environ.get("HANDOVER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-HANDOVER = str(Path(sys.executable).parent / "handover")
 COVERAGE = datetime(2021, 1, 1, tzinfo=UTC)
 NUMBER_COLUMNS = [column.name for column in t.numbers.columns]
 POLICY = FreezePolicy()
@@ -243,43 +241,16 @@ def in_process(
 # -- HTTP ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def server(url: str, workers: int = 1) -> Iterator[str]:
     """`handover serve` on the store, until the block ends; yields its base URL."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "HANDOVER_DATABASE_URL": url,
-        "HANDOVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
-    }
-    process = subprocess.Popen(
-        [HANDOVER, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port = harness.free_port()
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{base}/log/checkpoint", timeout=1).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("handover serve did not start")
-            time.sleep(0.2)
+    env = {**os.environ, "HANDOVER_DATABASE_URL": url, "HANDOVER_PUBLIC_URL": base}
+    serve = ["serve", "--port", str(port), "--workers", str(workers)]
+    with harness.handover(serve, env) as process:
+        harness.wait_http(f"{base}/log/checkpoint", process, "handover serve", timeout=300)
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def platform_token(url: str, base: str) -> str:
@@ -325,9 +296,9 @@ def http_single(
 ) -> tuple[float, float, float]:
     """GET /v1/check from `clients` concurrent keep-alive connections: (req/s, p50 ms, p99 ms).
 
-    The load generator is a minimal HTTP/1.1 client on raw asyncio streams (like `wrk`: a
-    request line and headers out, status, headers and `Content-Length` bytes in), so that
-    on a small machine the client's own cost does not hide the server's.
+    The load generator is a minimal HTTP/1.1 client on raw asyncio streams
+    (`harness.read_response`), so that on a small machine the client's own cost does not
+    hide the server's.
     """
     split = urlsplit(base)
     host, port = split.hostname or "127.0.0.1", split.port or 80
@@ -348,15 +319,8 @@ def http_single(
                     request = f"GET /v1/check?{query} HTTP/1.1\r\n{head}".encode()
                     started = time.perf_counter()
                     writer.write(request)
-                    status_line = await reader.readline()
-                    length = 0
-                    while (line := await reader.readline()) not in (b"\r\n", b""):
-                        name, _, value = line.partition(b":")
-                        if name.lower() == b"content-length":
-                            length = int(value)
-                    body = await reader.readexactly(length)
+                    status, _, body = await harness.read_response(reader)
                     latencies.append(time.perf_counter() - started)
-                    status = int(status_line.split()[1])
                     assert status in (200, 422), body
                     i += clients
             finally:

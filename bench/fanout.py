@@ -35,7 +35,6 @@ import json
 import multiprocessing as mp
 import os
 import queue
-import socket
 import statistics
 import subprocess
 import sys
@@ -64,6 +63,8 @@ from rich.table import Table
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+import harness  # noqa: E402 (after the path above)
+
 try:
     import orjson
 
@@ -78,7 +79,6 @@ except ImportError:  # pragma: no cover - orjson is a dependency of the API
 
     _loads = json.loads
 
-HANDOVER = str(Path(sys.executable).parent / "handover")
 CARRIER = "cm"
 TARGET_PUSH = 2_000
 TARGET_POLL = 20_000
@@ -198,41 +198,13 @@ receiver_app = Receiver()
 # -- processes -----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not start")
-        time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @contextmanager
 def receivers(count: int) -> Iterator[list[tuple[str, int]]]:
     """`count` uvicorn processes serving `receiver_app`; yields (base URL, pid) of each."""
     started: list[tuple[subprocess.Popen[bytes], str]] = []
     try:
         for _ in range(count):
-            port = _free_port()
+            port = harness.free_port()
             process = subprocess.Popen(
                 [
                     sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH),
@@ -244,71 +216,21 @@ def receivers(count: int) -> Iterator[list[tuple[str, int]]]:
             )  # fmt: skip
             base = f"http://127.0.0.1:{port}"
             started.append((process, base))
-            _wait_http(f"{base}/_stats", process, "the receiver")
+            harness.wait_http(f"{base}/_stats", process, "the receiver")
         yield [(base, process.pid) for process, base in started]
     finally:
         for process, _ in started:
-            _stop(process)
+            harness.stop(process)
 
 
 @contextmanager
 def api_server(env: dict[str, str], port: int, workers: int) -> Iterator[tuple[str, int]]:
     """`handover serve` (uvicorn, `create_app` factory) on the store; yields (base, pid)."""
-    process = subprocess.Popen(
-        [HANDOVER, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{base}/.well-known/ssf-configuration", process, "handover serve")
+    serve = ["serve", "--port", str(port), "--workers", str(workers)]
+    with harness.handover(serve, env) as process:
+        base = f"http://127.0.0.1:{port}"
+        harness.wait_http(f"{base}/.well-known/ssf-configuration", process, "handover serve")
         yield base, process.pid
-    finally:
-        _stop(process)
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its descendants (from /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{current}/task").iterdir():
-                children = (task / "children").read_text().split()
-                pending.extend(int(child) for child in children)
-        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
-            continue
-    return total
-
-
-def _postgres_cpu() -> float:
-    """CPU seconds of every `postgres` process visible here (the server's backends)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name, _, rest = text.partition(" (")[2].partition(")")
-        if name == "postgres":
-            fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
-def _machine_busy() -> tuple[float, float, float]:
-    """(busy, steal, total) jiffies of the whole machine since boot (/proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    idle, steal = values[3] + values[4], values[7] if len(values) > 7 else 0
-    return float(sum(values) - idle - steal), float(steal), float(sum(values))
 
 
 # -- signing ceiling -----------------------------------------------------------------------
@@ -479,7 +401,7 @@ class PushWorkers:
             child.start()
 
     def release(self) -> float:
-        self.cpu_before = sum(_cpu_seconds(c.pid) for c in self.children if c.pid)
+        self.cpu_before = sum(harness.cpu_seconds(c.pid) for c in self.children if c.pid)
         self.start.set()
         return time.time()
 
@@ -869,7 +791,7 @@ def run(args: argparse.Namespace) -> Result:
     result = Result()
     cores = os.cpu_count() or 1
     ceiling_procs = args.workers
-    api_port = _free_port()
+    api_port = harness.free_port()
     public_url = f"http://127.0.0.1:{api_port}"
     total_numbers = args.numbers + args.latency_batches * args.latency_size
     per_method = args.numbers * args.streams
@@ -920,17 +842,17 @@ def run(args: argparse.Namespace) -> Result:
             # (b) push
             workers = PushWorkers(env, args.workers, args.idle)
             time.sleep(1.0 + 0.5 * args.workers)  # spawned, imported, engines made
-            receiver_cpu = sum(_cpu_seconds(pid) for _, pid in served)
-            pg_cpu = _postgres_cpu() if args.store == "postgresql" else 0.0
-            busy0, steal0, all0 = _machine_busy()
+            receiver_cpu = sum(harness.cpu_seconds(pid) for _, pid in served)
+            pg_cpu = harness.postgres_cpu() if args.store == "postgresql" else 0.0
+            busy0, steal0, all0 = harness.machine_busy()
             started = workers.release()
             try:
                 stats = wait_for(bases, per_method, f"push ({args.workers} proc)", args.stall)
                 ended = time.time()
-                busy1, steal1, all1 = _machine_busy()
-                receiver_cpu = sum(_cpu_seconds(pid) for _, pid in served) - receiver_cpu
-                pg_cpu = (_postgres_cpu() - pg_cpu) if args.store == "postgresql" else 0.0
-                worker_cpu = sum(_cpu_seconds(c.pid) for c in workers.children if c.pid)
+                busy1, steal1, all1 = harness.machine_busy()
+                receiver_cpu = sum(harness.cpu_seconds(pid) for _, pid in served) - receiver_cpu
+                pg_cpu = (harness.postgres_cpu() - pg_cpu) if args.store == "postgresql" else 0.0
+                worker_cpu = sum(harness.cpu_seconds(c.pid) for c in workers.children if c.pid)
                 worker_cpu -= workers.cpu_before
                 last = stats["last_complete"] or ended
                 push_seconds = max(last, started) - started
@@ -986,14 +908,14 @@ def run(args: argparse.Namespace) -> Result:
         # (c) poll
         api_env = env | {"HANDOVER_DATABASE_URL": url}
         with api_server(api_env, api_port, args.api_workers) as (base, api_pid):
-            api_cpu = _cpu_seconds(api_pid)
-            pg_cpu = _postgres_cpu() if args.store == "postgresql" else 0.0
-            busy0, steal0, all0 = _machine_busy()
+            api_cpu = harness.cpu_seconds(api_pid)
+            pg_cpu = harness.postgres_cpu() if args.store == "postgresql" else 0.0
+            busy0, steal0, all0 = harness.machine_busy()
             expected_poll = len(all_seqs) * len(poll_streams)
             polled = poll_all(base, poll_streams, args.pollers, args.max_events, expected_poll)
-            busy1, steal1, all1 = _machine_busy()
-            api_cpu = _cpu_seconds(api_pid) - api_cpu
-            pg_cpu = (_postgres_cpu() - pg_cpu) if args.store == "postgresql" else 0.0
+            busy1, steal1, all1 = harness.machine_busy()
+            api_cpu = harness.cpu_seconds(api_pid) - api_cpu
+            pg_cpu = (harness.postgres_cpu() - pg_cpu) if args.store == "postgresql" else 0.0
         result.poll = check_jtis(poll_streams, all_seqs, polled.got, polled.dupes)
         poll_rate = polled.sets / max(polled.seconds, 1e-9)
         machine = (busy1 - busy0) / max(all1 - all0, 1) * cores

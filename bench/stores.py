@@ -66,12 +66,16 @@ def _migrate(url: str, prepare: Callable[[str], None] | None) -> None:
         prepare(url)
 
 
-def register_carriers(url: str, coverage: datetime | None = None) -> None:
-    """Register the benchmarks' two carriers, cm and cu (China Mobile, China Unicom)."""
+def register_carriers(
+    url: str, coverage: datetime | None = None
+) -> dict[str, access.IssuedCredentials]:
+    """Register the benchmarks' two carriers, cm and cu (China Mobile, China Unicom);
+    their client credentials by carrier id."""
+    credentials = {}
     engine = make_engine(url)
     try:
         for carrier_id, name in (("cm", "China Mobile"), ("cu", "China Unicom")):
-            access.register_carrier(
+            _, credentials[carrier_id] = access.register_carrier(
                 partial(SqlUnitOfWork, engine, b"bench"),
                 carrier_id,
                 name,
@@ -80,3 +84,4 @@ def register_carriers(url: str, coverage: datetime | None = None) -> None:
             )
     finally:
         engine.dispose()
+    return credentials
