@@ -1,6 +1,7 @@
 """The audit log over HTTP and from the command line, on both stores.
 
-Checkpoints, proofs and receipts are public; entries need the regulator's scope. Every
+Checkpoints, proofs and receipts (the leaf hash only) are public; an entry's contents need
+the token of a party to it or the regulator's scope. Every
 proof the API serves is checked with the standalone verifier (`handover.tlog.verify`).
 """
 
@@ -112,8 +113,16 @@ def test_every_log_index_has_a_receipt_that_verifies(
     ]
 
     for event_id, index in [("e0", 0), ("e2", 2), ("e3", 3), ("e4", 4)]:
-        bundle = text_of(http.get(f"/log/receipts/{index}"))
+        public = text_of(http.get(f"/log/receipts/{index}"))
+        assert ProofBundle.parse(public).extra is None  # the public gets no contents
+        inclusion = http.get("/log/proof/inclusion", params={"index": index}).json()
+        leaf = b64decode(inclusion["leaf_hash"], "leaf hash")
+        assert verify_bundle(public, key, leaf=leaf).index == index
+        with pytest.raises(TlogError):
+            verify_bundle(public, key)  # no entry, no leaf: nothing to verify
+        bundle = text_of(http.get(f"/log/receipts/{index}", headers=headers))
         entry = verify_bundle(bundle, key)
+        assert entry.leaf_hash == leaf
         assert (entry.index, entry.checkpoint.size) == (index, 5)
         assert entry.leaf_data is not None
         logged = json.loads(entry.leaf_data)
@@ -125,6 +134,28 @@ def test_every_log_index_has_a_receipt_that_verifies(
         assert number(index).encode() not in entry.leaf_data
     _, checkpoint = latest(http, key)
     assert checkpoint.size == 5  # the first receipt signed it; the others reused it
+
+
+def test_an_entry_s_contents_go_to_its_carriers_and_the_regulator(
+    http: TestClient, cm: Client, cu: Client, regulator: Client, as_client: Headers, key: str
+) -> None:
+    post(http, as_client(cm), activation(0))
+    ported = {**activation(0, "p"), "event": "ported", "to_carrier": "cu"}
+    ported["occurred_at"] = "2024-02-01T00:00:00Z"
+    post(http, as_client(cm), ported)
+    for index, reader, party in [
+        (0, regulator, True),
+        (0, cm, True),
+        (0, cu, False),  # another carrier's report
+        (1, cu, True),  # a port to cu names it
+    ]:
+        answer = http.get(f"/log/receipts/{index}", headers=as_client(reader))
+        if party:
+            assert verify_bundle(text_of(answer), key).leaf_data is not None
+        else:
+            assert_problem(answer, 403, "not-a-party")
+    bad_token = http.get("/log/receipts/0", headers={"Authorization": "Bearer nonsense"})
+    assert bad_token.status_code == 401
 
 
 def test_inclusion_proofs_verify_against_the_checkpoint(
@@ -273,7 +304,7 @@ def test_log_prove_checks_a_saved_receipt(
     body = post(http, as_client(cm), *[activation(i) for i in range(3)])
     index = body["results"][1]["log_index"]
     receipt = tmp_path / "receipt.tlog-proof"
-    receipt.write_text(text_of(http.get(f"/log/receipts/{index}")))
+    receipt.write_text(text_of(http.get(f"/log/receipts/{index}", headers=as_client(cm))))
 
     for extra in ([], ["--key", key]):
         result = run("log", "prove", str(receipt), *extra)
@@ -295,6 +326,13 @@ def test_log_prove_checks_a_saved_receipt(
     assert run("log", "prove", str(moved), code=1).stderr.startswith("FAILED: ")
     result = run("log", "prove", str(receipt), "--key", "not-a-key", code=2)
     assert "bad verifier key" in result.stderr
+
+    public = tmp_path / "public.tlog-proof"  # no entry: the leaf hash comes from elsewhere
+    public.write_text(text_of(http.get(f"/log/receipts/{index}")))
+    leaf = http.get("/log/proof/inclusion", params={"index": index}).json()["leaf_hash"]
+    assert run("log", "prove", str(public), code=1).stderr.startswith("FAILED: no leaf")
+    result = run("log", "prove", str(public), "--leaf-hash", leaf)
+    assert result.stdout == f"OK: entry {index} is in 127.0.0.1:8000/log at size 3\n"
 
 
 def test_log_consistency_checks_two_saved_checkpoints(

@@ -35,6 +35,7 @@ from handover.domain.ssf.streams import DeliveryMethod
 from handover.services import access
 from handover.services.ports import UnitOfWorkFactory
 from handover.services.ssf.transmitter import MAX_STREAMS_PER_PLATFORM
+from handover.tlog.verify import verify_bundle
 
 Headers = dict[str, str]
 AsClient = Callable[..., Headers]
@@ -550,6 +551,39 @@ def test_a_recycled_number_is_polled_until_acknowledged(
     acked, more = poll(http, manager, stream_id, ack=[jti], **NOW)
     assert (acked, more) == ({}, False)
     assert poll(http, manager, stream_id, **NOW) == ({}, False)
+
+
+def test_a_set_s_txn_names_a_receipt_its_platform_may_read(
+    http: TestClient,
+    manager: Headers,
+    globex: PlatformClient,
+    as_client: AsClient,
+    carrier: Carrier,
+) -> None:
+    """acme was sent the SET, so it reads the entry its `txn` names; globex, whose stream
+    does not ask for that type, and a stream created later, get the public receipt only."""
+    create(http, manager, events_requested=[IDENTIFIER_RECYCLED])
+    create(http, as_client(globex), events_requested=[NUMBER_CANCELLED])
+    carrier.recycle()
+    [stream] = http.get("/ssf/streams", headers=manager).json()
+    sets, _ = poll(http, manager, stream["stream_id"], **NOW)
+    index = int(decode(http, next(iter(sets.values())))["txn"].removeprefix("log:"))
+    key = http.get("/log/key").text.strip()
+
+    mine = http.get(f"/log/receipts/{index}", headers=manager)
+    entry = verify_bundle(mine.text, key)
+    assert entry.leaf_data is not None and b'"event":"activated"' in entry.leaf_data
+    assert_problem(http.get(f"/log/receipts/{index}", headers=as_client(globex)), 403)
+    public = verify_bundle(http.get(f"/log/receipts/{index}").text, key, leaf=entry.leaf_hash)
+    assert public.leaf_data is None
+    cancelled = index - 2  # activated, cancelled, released, activated: globex got this one
+    assert verify_bundle(
+        http.get(f"/log/receipts/{cancelled}", headers=as_client(globex)).text, key
+    ).leaf_data
+    assert_problem(http.get(f"/log/receipts/{index - 3}", headers=manager), 403)  # no SET
+
+    create(http, as_client(globex), events_requested=[IDENTIFIER_RECYCLED])  # too late
+    assert_problem(http.get(f"/log/receipts/{index}", headers=as_client(globex)), 403)
 
 
 def test_foreign_and_unknown_acks_are_ignored(

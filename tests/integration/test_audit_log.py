@@ -30,12 +30,14 @@ from handover.domain.audit import pseudonym
 from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.reports import Status
 from handover.services import audit, reporting
-from handover.services.model import StoredCheckpoint
+from handover.services.access import Principal
+from handover.services.model import ROLE_SCOPES, Role, StoredCheckpoint
 from handover.services.ports import UnitOfWorkFactory
 from handover.tlog.tree import MemoryTree
 from handover.tlog.verify import (
     ProofBundle,
     TlogError,
+    b64encode,
     leaf_hash,
     open_checkpoint,
     verify_bundle,
@@ -46,6 +48,7 @@ from handover.tlog.verify import (
 POLICY = FreezePolicy()
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+REGULATOR = Principal("reg", Role.REGULATOR, ROLE_SCOPES[Role.REGULATOR])
 TEST_LOG_KEY = b"test-log-key"  # the key of the `uow_factory` fixture (tests/conftest.py)
 HEADER = "event_id,number,event,occurred_at,subscriber,to_carrier\n"
 Events = list[dict[str, str | None]]
@@ -416,7 +419,7 @@ def test_receipts_verify_offline(
 ) -> None:
     assert report(uow_factory, activations("r", 5)).accepted == 5
     verifier = signer.verifier()
-    bundles = [audit.receipt(uow_factory, index, signer, NOW) for index in range(5)]
+    bundles = [audit.receipt(uow_factory, index, signer, NOW, REGULATOR) for index in range(5)]
     for missing in (-1, 5):
         with pytest.raises(audit.OutOfRange):
             audit.receipt(uow_factory, missing, signer, NOW)
@@ -444,6 +447,16 @@ def test_receipts_verify_offline(
     assert ok.stdout.startswith("OK: ") and "is entry 3 of" in ok.stdout
     failed = subprocess.run([*command, str(bad)], capture_output=True, text=True, timeout=60)
     assert failed.returncode == 1 and failed.stderr.startswith("FAILED: ")
+
+    # The public's receipt has no entry: it verifies with the leaf hash, and only with it.
+    public = audit.receipt(uow_factory, 3, signer, NOW)
+    assert ProofBundle.parse(public).extra is None
+    (tmp_path / "public.tlog-proof").write_text(public)
+    leaf = b64encode(leaf_hash(stored[3]))
+    for extra, code in [(["--leaf-hash", leaf], 0), ([], 1)]:
+        run = [*command, *extra, str(tmp_path / "public.tlog-proof")]
+        done = subprocess.run(run, capture_output=True, text=True, timeout=60)
+        assert done.returncode == code, done.stderr
 
 
 # -- Handover never signs two inconsistent checkpoints ------------------------------------

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handover.domain.audit import case_entry, pseudonym
+from handover.domain.audit import Parties, case_entry, freeze_reminder_entry, parties, pseudonym
 from handover.domain.bindings import Binding
 from handover.domain.cases import (
     MAX_REASON,
@@ -645,6 +645,16 @@ def test_a_log_entry_never_holds_a_number_nor_prose(case: Case, event: CaseEvent
     assert entry["number"] == pseudonym(KEY, NUMBER)
     assert entry["case"] == "c1" and entry["type"] == "case_event"
     assert "reason" not in entry and "migrate_to" not in entry
+
+
+@pytest.mark.parametrize(("case", "event"), all_events())
+def test_a_case_entry_is_about_its_platform_only(case: Case, event: CaseEvent) -> None:
+    assert parties(case_entry(KEY, case, event, T0)) == Parties(platform="chat")
+
+
+def test_a_freeze_reminder_entry_is_about_no_client() -> None:
+    entry = freeze_reminder_entry(KEY, NUMBER, T0, "first", "sms", T0 + HOUR)
+    assert parties(entry) == Parties()
 
 
 def test_a_log_entry_records_the_answer_and_whether_it_was_late() -> None:

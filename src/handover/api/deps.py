@@ -21,6 +21,8 @@ from handover.services.access import Principal, TokenIssuer
 from handover.services.ports import UnitOfWorkFactory
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /oauth/token")
+#: The bearer credentials when there are any: for routes whose answer a token only widens.
+optional_bearer = _bearer
 
 
 async def _uow_factory(request: Request) -> UnitOfWorkFactory:

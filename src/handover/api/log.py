@@ -1,5 +1,5 @@
-"""The audit log over HTTP: checkpoints, proofs and receipts are public; entries are for
-the regulator and operators."""
+"""The audit log over HTTP: checkpoints, proofs and receipts (leaf hash only) are public;
+an entry's contents are for the parties it names and the regulator."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
-from handover.api.deps import UowFactory, require_scope
+from handover.api.deps import Tokens, UowFactory, optional_bearer, require_scope
 from handover.services import audit
 from handover.services.access import Principal
 from handover.tlog.verify import b64encode
@@ -85,9 +86,19 @@ def consistency(
 
 
 @router.get("/receipts/{index}", response_class=PlainTextResponse)
-def receipt(index: int, uow_factory: UowFactory, request: Request) -> PlainTextResponse:
-    """A C2SP tlog-proof bundle for one entry: verifies offline with `python -m handover.tlog`."""
-    bundle = audit.receipt(uow_factory, index, _signer(request), datetime.now(UTC))
+def receipt(
+    index: int,
+    uow_factory: UowFactory,
+    request: Request,
+    tokens: Tokens,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(optional_bearer)],
+) -> PlainTextResponse:
+    """A C2SP tlog-proof bundle for one entry: verifies offline with `python -m handover.tlog`.
+
+    Without a token it proves the leaf hash only; with the token of a party to the entry
+    (its carrier, its platform) or of the regulator it carries the entry too (403 else)."""
+    reader = None if credentials is None else tokens.verify(credentials.credentials)
+    bundle = audit.receipt(uow_factory, index, _signer(request), datetime.now(UTC), reader)
     return PlainTextResponse(bundle, media_type=_NOTE)
 
 

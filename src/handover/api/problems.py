@@ -150,6 +150,7 @@ ERRORS: Mapping[ErrorKey, ProblemType] = {
     audit.OutOfRange: ProblemType(422, "out-of-range", "No such entry or tree size"),
     audit.NoLogEntry: ProblemType(404, "not-found", "No such log entry"),
     audit.NoCheckpoint: ProblemType(409, "no-checkpoint", "No checkpoint covers any entry yet"),
+    audit.NotAParty: ProblemType(403, "not-a-party", "The entry is not about this client"),
     # People: links, contacts, sign-in (a refusal that passes with time says when)
     InvalidLinks: ProblemType(422, "invalid-links", "The links cannot be used"),
     InvalidContact: ProblemType(422, "invalid-contact", "The contact cannot be used"),

@@ -14,7 +14,7 @@ from handover.commands.context import settings, store
 from handover.config import Settings
 from handover.services import audit
 from handover.services.ports import UnitOfWorkFactory
-from handover.tlog.verify import TlogError, Verifier, open_checkpoint, verify_bundle
+from handover.tlog.verify import TlogError, Verifier, b64decode, open_checkpoint, verify_bundle
 from handover.tlog.verify import verify_consistency as check_consistency
 
 log_app = typer.Typer(help="The tamper-evident audit log (RFC 9162).", no_args_is_help=True)
@@ -84,11 +84,16 @@ def verify() -> None:
 def prove(
     receipt: Annotated[Path, typer.Argument(help="A tlog-proof bundle (GET /log/receipts/N)")],
     key: Annotated[str | None, typer.Option(help="Verifier key; default: this log's")] = None,
+    leaf_hash: Annotated[
+        str | None,
+        typer.Option(help="The leaf hash (base64), for a public receipt, which has no entry"),
+    ] = None,
 ) -> None:
     """Check a receipt offline: its entry is in the log its signed checkpoint commits to."""
     settings = Settings()
     try:
-        entry = verify_bundle(_read(receipt), _verifier(key, settings))
+        leaf = None if leaf_hash is None else b64decode(leaf_hash, "leaf hash")
+        entry = verify_bundle(_read(receipt), _verifier(key, settings), leaf=leaf)
     except TlogError as exc:
         err.print(f"FAILED: {exc}", highlight=False)
         raise typer.Exit(1) from None

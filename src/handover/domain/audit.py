@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +77,26 @@ def number_event_entry(
 ) -> bytes:
     """The log entry of one accepted lifecycle report."""
     return EntryWriter(key, carrier, recorded_at).number_event(report)
+
+
+@dataclass(frozen=True, slots=True)
+class Parties:
+    """Who an entry is about, besides the regulator: the carriers whose report it is (and a
+    port's recipient), the platform a case is for. A freeze reminder names neither."""
+
+    carriers: frozenset[str] = frozenset()
+    platform: str | None = None
+
+
+def parties(data: bytes) -> Parties:
+    """The parties an entry's canonical JSON names."""
+    entry = json.loads(data)
+    if entry.get("type") == "number_event":
+        carriers = {entry["carrier"]} | ({entry["to_carrier"]} if "to_carrier" in entry else set())
+        return Parties(carriers=frozenset(carriers))
+    if entry.get("type") == "case_event":
+        return Parties(platform=entry["platform"])
+    return Parties()
 
 
 def case_entry(key: bytes, case: Case, event: CaseEvent, recorded_at: datetime) -> bytes:

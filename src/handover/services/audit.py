@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from handover.domain.audit import EntryWriter
+from handover.domain.audit import EntryWriter, parties
 from handover.domain.reports import Outcome
+from handover.services.access import Principal
 from handover.services.model import StoredCheckpoint
 from handover.services.ports import UnitOfWork, UnitOfWorkFactory
 from handover.tlog.tree import GetNode, consistency_proof, inclusion_proof, root_hash
@@ -62,6 +63,14 @@ class NoSuchTreeSizes(OutOfRange):
 
 class NoLogEntry(OutOfRange):
     """A receipt asked for an entry the log does not have."""
+
+
+class NotAParty(Exception):
+    """The caller asked for an entry's contents but the entry is not about it."""
+
+
+#: The scope that reads every entry's contents.
+READ_ALL = "regulator:read"
 
 
 class NoCheckpoint(LookupError):
@@ -182,20 +191,64 @@ def _consistency(uow: UnitOfWork, first: int, second: int) -> list[bytes]:
 
 
 def receipt(
-    uow_factory: UnitOfWorkFactory, index: int, signer: CheckpointSigner, now: datetime
+    uow_factory: UnitOfWorkFactory,
+    index: int,
+    signer: CheckpointSigner,
+    now: datetime,
+    reader: Principal | None = None,
 ) -> str:
     """A C2SP tlog-proof bundle for entry `index`, against a checkpoint that covers it
-    (signed now when none does yet); `OutOfRange` when the log has no such entry."""
+    (signed now when none does yet); `OutOfRange` when the log has no such entry.
+
+    For the public (`reader` None) the bundle proves the leaf hash only; for a `reader` that
+    is a party to the entry (or holds `regulator:read`) it carries the entry in its `extra`
+    line. Any other reader gets `NotAParty`."""
     with uow_factory() as uow:
         if not 0 <= index < uow.log.size():
             raise NoLogEntry(f"the log has no entry {index}")
+        entry: bytes | None = None
+        if reader is not None:
+            [(_, entry, _)] = list(uow.log.leaves(index, index + 1))
+            if not _may_read(uow, reader, index, entry):
+                raise NotAParty(f"entry {index} is not about {reader.client_id}")
         checkpoint = uow.log.checkpoint()
         if checkpoint is None or checkpoint.size <= index:
             checkpoint = _sign(uow, signer, now)
         proof = _inclusion(uow, index, checkpoint.size)
-        entry = next(uow.log.leaves(index, index + 1))[1]
         uow.commit()
     return ProofBundle(index, tuple(proof.proof), checkpoint.note, entry).format()
+
+
+def _may_read(uow: UnitOfWork, reader: Principal, index: int, entry: bytes) -> bool:
+    """The regulator reads every entry; a carrier the entries of its reports (and of ports
+    to it); a platform its cases' entries and those of the SETs it was sent (`txn`)."""
+    if READ_ALL in reader.scopes:
+        return True
+    named = parties(entry)
+    if reader.carrier_id is not None and reader.carrier_id in named.carriers:
+        return True
+    if reader.platform_id is None:
+        return False
+    if named.platform is not None:
+        return named.platform == reader.platform_id
+    return _was_sent(uow, reader.platform_id, f"log:{index}")
+
+
+def _was_sent(uow: UnitOfWork, platform_id: str, txn: str) -> bool:
+    """A SET with `txn` was queued for one of the platform's streams: a signal for every
+    platform (or for it) of a type a stream of its requested, that existed (streams start
+    at the present) when the signal was written."""
+    streams = uow.streams.for_platform(platform_id)
+    for signal in uow.signals.with_txn(txn):
+        if signal.platform_id not in (None, platform_id):
+            continue
+        for stream in streams:
+            if signal.stream_id not in (None, stream.stream_id):
+                continue
+            created = signal.created_at
+            if stream.wants(signal.event_type) and created and stream.created_at <= created:
+                return True
+    return False
 
 
 def entries(

@@ -206,6 +206,9 @@ class SignalOutbox(Protocol):
 
     def last_seq(self) -> int: ...
 
+    def with_txn(self, txn: str) -> list[Signal]:
+        """The signals carrying this `txn` (an audit-log entry's `log:{index}`)."""
+
     def after(
         self,
         seq: int,

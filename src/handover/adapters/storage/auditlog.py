@@ -116,14 +116,16 @@ class SqlAuditLog:
         query = select(c.idx, c.data, c.leaf_hash).where(c.idx >= start).order_by(c.idx)
         if end is not None:
             query = query.where(c.idx < end)
-        result = self.connection.execution_options(yield_per=10_000).execute(query)
+        # On the statement: Connection.execution_options would change the connection itself,
+        # and every later statement in the transaction would run through a server cursor.
+        result = self.connection.execute(query.execution_options(yield_per=10_000))
         for row in result:
             yield row.idx, bytes(row.data), bytes(row.leaf_hash)
 
     def stored_nodes(self, level: int) -> Iterator[tuple[int, bytes]]:
         c = t.log_nodes.c
         query = select(c.idx, c.hash).where(c.level == level).order_by(c.idx)
-        for row in self.connection.execution_options(yield_per=10_000).execute(query):
+        for row in self.connection.execute(query.execution_options(yield_per=10_000)):
             yield row.idx, bytes(row.hash)
 
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:

@@ -368,6 +368,12 @@ class SqlSignalOutbox:
         value = self.connection.execute(select(func.max(t.signals.c.seq))).scalar()
         return int(value or 0)
 
+    def with_txn(self, txn: str) -> list[Signal]:
+        rows = self.connection.execute(
+            select(t.signals).where(t.signals.c.txn == txn).order_by(t.signals.c.seq)
+        )
+        return [_signal(row._mapping) for row in rows]
+
     def after(
         self,
         seq: int,

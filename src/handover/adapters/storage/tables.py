@@ -264,6 +264,8 @@ signals = Table(
     Column("stream_id", String(64), nullable=True),
     Column("platform_id", String(64), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    #: A receipt's reader proves it was sent the SET of an entry (`txn` is `log:{index}`).
+    Index("ix_signals_txn", "txn"),
 )
 
 #: Poll acknowledgements above a stream's cursor (receivers may acknowledge out of order).
