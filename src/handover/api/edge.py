@@ -1,6 +1,6 @@
 """What may enter at the edge: text no store refuses, JSON no parser recurses into.
 
-One rule per kind of input, each applied in one place:
+The rule for text is `domain.text.text_fault`; it is applied once per kind of input:
 
 - Path and query string: `EdgeMiddleware` (pure ASGI, before any route) refuses a decoded
   path segment or query value holding a control character (C0, DEL) or a lone surrogate, or
@@ -20,7 +20,6 @@ rules such a value became a 500 wherever it reached a query.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
@@ -29,12 +28,8 @@ from pydantic import BaseModel, model_validator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from handover.api.problems import MEDIA_TYPE, PROBLEM_TYPES
+from handover.domain.text import printable, text_fault
 
-#: Characters no text entering here may hold: C0 controls but tab, newline and carriage
-#: return; DEL; lone surrogates (which no UTF-8 encoder accepts).
-_BODY_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-#: In a path or a query value no control character is text.
-_URL_REFUSED = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 #: orjson's own limit, which `load_json` keeps when `json` has the last word.
 MAX_JSON_DEPTH = 1024
 MAX_PATH_SEGMENT = 1024
@@ -45,14 +40,6 @@ MAX_BODY_TEXT = 64 * 1024
 
 class UnsafeInput(ValueError):
     """A value that cannot enter: what is wrong with it, and where."""
-
-
-def text_fault(value: str, *, url: bool = False) -> str | None:
-    """Why `value` cannot enter (None when it can)."""
-    found = (_URL_REFUSED if url else _BODY_REFUSED).search(value)
-    if found is not None:
-        return f"contains the control character U+{ord(found.group()):04X}"
-    return None
 
 
 def check_text(document: Any, where: str = "body") -> None:
@@ -133,7 +120,7 @@ class EdgeMiddleware:
 def url_fault(path: str, query_string: bytes) -> str | None:
     """Why a request's path (decoded by the server) or query string cannot enter."""
     for segment in path.split("/"):
-        fault = text_fault(segment, url=True)
+        fault = text_fault(segment, line=True)
         if fault is None and len(segment) > MAX_PATH_SEGMENT:
             fault = f"is longer than {MAX_PATH_SEGMENT:,} characters"
         if fault is not None:
@@ -142,7 +129,7 @@ def url_fault(path: str, query_string: bytes) -> str | None:
         query = query_string.decode("latin-1")
         for name, value in parse_qsl(query, keep_blank_values=True, encoding="utf-8"):
             for part in (name, value):
-                fault = text_fault(part, url=True)
+                fault = text_fault(part, line=True)
                 if fault is None and len(part) > MAX_QUERY_VALUE:
                     fault = f"is longer than {MAX_QUERY_VALUE:,} characters"
                 if fault is not None:
@@ -156,7 +143,7 @@ async def _refuse(send: Send, path: str, detail: str) -> None:
         "title": "The request is not valid",
         "status": 422,
         "detail": detail,
-        "instance": _URL_REFUSED.sub("\ufffd", path)[:MAX_PATH_SEGMENT],
+        "instance": printable(path)[:MAX_PATH_SEGMENT],
     }
     encoded = json.dumps(body).encode()
     await send(
