@@ -29,7 +29,13 @@ import test_cli
 from test_cases_api import NUMBER, World
 
 from conftest import SECRET_KEY
-from handover.api.edge import MAX_JSON_DEPTH, load_json
+from handover.api.edge import (
+    MAX_BODY_TEXT,
+    MAX_JSON_DEPTH,
+    MAX_PATH_SEGMENT,
+    MAX_QUERY_VALUE,
+    load_json,
+)
 
 NUL = "a\x00b"
 JSON = {"Content-Type": "application/json"}
@@ -435,3 +441,23 @@ def test_a_nul_in_a_command_line_argument_is_refused(run: Any, command: tuple[st
     result = run(*command, code=2)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "control character U+0000" in " ".join(result.output.split()), result.output
+
+
+@pytest.mark.one_store
+def test_overlong_text_is_refused_at_the_edge(world: World) -> None:
+    http, platform = world.http, world.platform["bank"]
+    long_query = http.get(
+        "/v1/check", params={"number": "1" * (MAX_QUERY_VALUE + 1), "since": SINCE}
+    )
+    assert long_query.status_code == 422, long_query.text
+    assert "longer than" in long_query.json()["detail"]
+    long_segment = http.get(f"/v1/platform/cases/{'c' * (MAX_PATH_SEGMENT + 1)}", headers=platform)
+    assert long_segment.status_code == 422, long_segment.text
+    reason = {"outcome": "rejected", "reason": "r" * (MAX_BODY_TEXT + 1)}
+    long_body = http.post("/v1/platform/cases/c1/outcome", json=reason, headers=platform)
+    assert long_body.status_code == 422, long_body.text
+    assert long_body.headers["content-type"] == "application/problem+json"
+    long_ssf = http.post(
+        "/ssf/verify", json={"stream_id": "s" * (MAX_BODY_TEXT + 1)}, headers=platform
+    )
+    assert long_ssf.status_code == 400, long_ssf.text
