@@ -8,8 +8,8 @@ The rule for text is `domain.text.text_fault`; it is applied once per kind of in
 - JSON bodies that FastAPI validates: every request model derives from `Inbound`, which
   refuses such a string anywhere in the body (keys too; tab, newline and carriage return
   are text) and any string longer than `MAX_BODY_TEXT`. A model whose items are judged one
-  by one (the carrier's event batch) opts out with `refuse_controls = False` and rejects
-  the faulty item itself.
+  by one (the carrier's event batch) names those fields in `judged_per_item`: the faulty
+  item alone is rejected, with its reason (`domain.reports.parse_report`).
 - JSON bodies parsed by hand (SSF, the check batch, CAMARA): `load_json`, with orjson's
   depth limit (1024 levels) and the same text rule; each route answers its own error body.
 
