@@ -32,8 +32,10 @@ from handover.domain.text import printable, text_fault
 
 #: orjson's own limit, which `load_json` keeps when `json` has the last word.
 MAX_JSON_DEPTH = 1024
+#: Backstops: routes keep their own, tighter limits (`Query(max_length=...)`); a garbled
+#: certificate in the verification page's query (tens of kilobytes) still gets its page.
 MAX_PATH_SEGMENT = 1024
-MAX_QUERY_VALUE = 4096
+MAX_QUERY_VALUE = 32 * 1024
 #: The longest string any JSON body field may hold (a certificate or receipt JWS fits).
 MAX_BODY_TEXT = 64 * 1024
 
