@@ -11,7 +11,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,6 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Column, Table
+from typer.core import TyperGroup
 
 from handover import bootstrap
 from handover.commands import demo_story
@@ -33,13 +34,29 @@ from handover.commands.log import log_app
 from handover.commands.ssf import platform_app, ssf_app
 from handover.commands.tables import print_table
 from handover.domain.rejections import Rejected
+from handover.domain.text import printable, text_fault
 from handover.services import access, reporting, worker
 from handover.services.access import Principal
 from handover.services.check import InvalidQuestion, parse_since
 from handover.services.history import number_history
 from handover.services.model import ROLE_SCOPES, Ingest, Role
 
+
+class _Arguments(TyperGroup):
+    """The root command: refuses a control character in any argument (ids, names and
+    numbers reach the store, which refuses NUL), by the API's rule (`domain.text`), before
+    any command parses them."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # Typer's own click Context
+        for argument in args:
+            fault = text_fault(argument, line=True)
+            if fault is not None:
+                raise fail(f"an argument {fault}: {printable(argument)!r}")
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
+    cls=_Arguments,
     help="Handover: a clearinghouse for numbers that change hands.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -52,6 +69,8 @@ client_app = typer.Typer(
 ingests_app = typer.Typer(
     help="Files ingested so far: summaries and rejected rows.", no_args_is_help=True
 )
+
+
 app.add_typer(db_app, name="db")
 app.add_typer(carrier_app, name="carrier")
 app.add_typer(client_app, name="client")

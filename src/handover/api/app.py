@@ -22,6 +22,7 @@ from handover.api import (
     ssf,
     subscriber,
 )
+from handover.api.edge import EdgeMiddleware
 from handover.api.limits import BodyLimitMiddleware, body_limits
 from handover.config import Settings
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.check_refresh_each_request = True
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings))
+    app.add_middleware(EdgeMiddleware)
     app.include_router(oauth.router)
     app.include_router(carrier.router)
     app.include_router(numbers.router)

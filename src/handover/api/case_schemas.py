@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from handover.api.edge import Inbound
 from handover.domain.bindings import MAX_ACCOUNT_REF
 from handover.domain.cases import MAX_COMPLAINT, MAX_REASON, Case, CaseRecord
 from handover.domain.checklist import NumberChecklist
@@ -21,7 +22,7 @@ from handover.domain.platforms import Platform
 from handover.services.cases import CaseDetail, PlatformCase, RenewalProgress
 
 
-class _Strict(BaseModel):
+class _Strict(Inbound):
     model_config = ConfigDict(extra="forbid")
 
 

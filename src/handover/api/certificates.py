@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from handover import bootstrap
 from handover.api.deps import AppSettings, SignedIn, UowFactory
+from handover.api.edge import Inbound
 from handover.domain.certificates import CertificateClaims, Standing, Status, Verification
 from handover.services.certificates import issue_certificate, verify_certificate
 from handover.web import render
@@ -40,7 +41,7 @@ async def _keys(request: Request) -> bootstrap.CertificateKeys:
 Keys = Annotated[bootstrap.CertificateKeys, Depends(_keys)]
 
 
-class TokenIn(BaseModel):
+class TokenIn(Inbound):
     token: str = Field(max_length=MAX_BODY_TOKEN, description="The certificate (compact JWS)")
 
 

@@ -38,6 +38,7 @@ from handover.api.check_schemas import (
     ReceiptVerificationPublic,
 )
 from handover.api.deps import UowFactory, require_scope
+from handover.api.edge import UnsafeInput, load_json
 from handover.api.problems import Problem
 from handover.domain.check import Unanswered
 from handover.domain.dates import instant
@@ -190,15 +191,6 @@ def _too_many(count: int) -> Problem:
     )
 
 
-def _loads(text: bytes) -> Any:
-    """`json.loads`, by `orjson` when it can: it refuses what `json` is lenient about (NaN,
-    lone surrogates, a BOM, huge numbers), and then `json` decides, with its own message."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
-
-
 def _parse_ndjson(body: bytes) -> list[Any]:
     items: list[Any] = []
     append, fast = items.append, orjson.loads
@@ -211,7 +203,7 @@ def _parse_ndjson(body: bytes) -> list[Any]:
             append(fast(line))
         except orjson.JSONDecodeError:
             try:
-                append(json.loads(line))
+                append(load_json(line, text=False))
             except ValueError as exc:
                 append(_Unparsed(str(exc)))
     return items
@@ -226,7 +218,8 @@ class _Unparsed:
 
 def _parse_json(body: bytes) -> tuple[list[Any], bool]:
     try:
-        document = _loads(body)
+        # Strings are the items' own business: a faulty one is that item's error.
+        document = load_json(body, text=False)
     except ValueError as exc:
         raise Problem(400, "invalid-json", "The body is not JSON", str(exc)) from None
     if not isinstance(document, dict) or not isinstance(document.get("items"), list):
@@ -612,7 +605,9 @@ def _camara_question(body: bytes, today: date) -> tuple[str, date]:
     if not body.strip():
         raise _invalid("The request body is missing.")
     try:
-        document = json.loads(body)
+        document = load_json(body)
+    except UnsafeInput as exc:
+        raise _invalid(f"The request body cannot be used: {exc}.") from None
     except ValueError:
         raise _invalid("The request body is not valid JSON.") from None
     if not isinstance(document, dict):

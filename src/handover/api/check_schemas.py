@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from handover.api.edge import Inbound
+
 #: Most items one POST /v1/check may carry.
 MAX_BATCH_ITEMS = 100_000
 #: Most bytes one POST /v1/check body may carry (about 600 bytes an item).
@@ -38,7 +40,7 @@ class CheckAnswerPublic(BaseModel):
     )
 
 
-class CheckItemIn(BaseModel):
+class CheckItemIn(Inbound):
     """One question of a batch (also one NDJSON line)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -49,7 +51,7 @@ class CheckItemIn(BaseModel):
     )
 
 
-class CheckBatchIn(BaseModel):
+class CheckBatchIn(Inbound):
     model_config = ConfigDict(extra="forbid")
 
     items: list[CheckItemIn] = Field(max_length=MAX_BATCH_ITEMS)
@@ -77,7 +79,7 @@ class CheckBatchPublic(BaseModel):
     results: list[CheckBatchResultPublic]
 
 
-class ReceiptIn(BaseModel):
+class ReceiptIn(Inbound):
     model_config = ConfigDict(extra="forbid")
 
     receipt: str = Field(description="A compact JWS from a check answer")
@@ -90,7 +92,7 @@ class ReceiptVerificationPublic(BaseModel):
     error: str | None = None
 
 
-class CamaraCheckIn(BaseModel):
+class CamaraCheckIn(Inbound):
     """CAMARA NumberRecycling v0.2 `CreateCheckNumRecycling`."""
 
     model_config = ConfigDict(extra="forbid")

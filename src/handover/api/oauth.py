@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from handover.api.deps import Tokens, UowFactory
+from handover.domain.text import text_fault
 from handover.services.access import InvalidClient, InvalidScope, authenticate_client
 
 router = APIRouter(tags=["oauth"])
@@ -64,6 +65,9 @@ def token(
     credentials = _basic(authorization) or (client_id, client_secret)
     if not credentials[0] or not credentials[1]:
         return _oauth_error(401, "invalid_client", "client credentials are missing")
+    if any(text_fault(part or "", line=True) for part in credentials):
+        # Form fields and the Basic header are the one form input: OAuth's own error body.
+        return _oauth_error(401, "invalid_client", "client credentials hold a control character")
     requested = frozenset(scope.split()) if scope else None
     try:
         principal = authenticate_client(uow_factory, credentials[0], credentials[1], requested)

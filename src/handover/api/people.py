@@ -13,13 +13,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from handover.api.deps import CarrierReporter, UowFactory
+from handover.api.edge import Inbound
 from handover.api.problems import Problem
 from handover.services import people
 
 router = APIRouter(prefix="/v1/carrier", tags=["carrier"])
 
 
-class SubscriberLinksIn(BaseModel):
+class SubscriberLinksIn(Inbound):
     """Loosely typed on purpose: every fault comes back as one 422 problem from the domain."""
 
     subscriber: Any = Field(examples=["S-20240701-0042"])

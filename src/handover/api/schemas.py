@@ -6,14 +6,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from handover.api.edge import Inbound
 from handover.domain.reports import MAX_OVERRIDE_REASON
 from handover.services.reporting import MAX_BATCH
 
 
-class EventIn(BaseModel):
+class EventIn(Inbound):
     """One lifecycle report. Fields are text so each fault is reported per event."""
 
     model_config = ConfigDict(extra="forbid")
+    judged_per_item = frozenset({"*"})  # domain.reports.parse_report rejects this event
 
     event_id: str = Field(description="The carrier's own id; repeating it is idempotent")
     number: str = Field(
@@ -39,8 +41,9 @@ class EventIn(BaseModel):
     )
 
 
-class EventBatchIn(BaseModel):
+class EventBatchIn(Inbound):
     model_config = ConfigDict(extra="forbid")
+    judged_per_item = frozenset({"events"})
 
     events: list[EventIn] = Field(max_length=MAX_BATCH)
     region: str | None = Field(

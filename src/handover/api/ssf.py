@@ -8,7 +8,6 @@ answered with the status codes of SSF 1.0 §8 in RFC 9457 problem bodies (`api/p
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from handover.api import ssf_schemas as schemas
 from handover.api.deps import AppSettings, UowFactory, require_platform
+from handover.api.edge import UnsafeInput, load_json
 from handover.domain.ssf.events import EVENTS_SUPPORTED
 from handover.domain.ssf.streams import DeliveryMethod, Refusal, Stream, StreamError
 from handover.services.ports import SetSigner
@@ -47,7 +47,9 @@ Signer = Annotated[SetSigner, Depends(_signer)]
 
 async def _body(request: Request) -> Any:
     try:
-        return json.loads(await request.body())
+        return load_json(await request.body())
+    except UnsafeInput as exc:
+        raise StreamError(Refusal.INVALID_REQUEST, f"The body cannot be used: {exc}.") from None
     except (ValueError, UnicodeDecodeError):
         raise StreamError(Refusal.INVALID_REQUEST, "The body is not JSON.") from None
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, BackgroundTasks, Cookie, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from handover.api.deps import SESSION_COOKIE, AppSettings, SignedIn, UowFactory, session_token
+from handover.api.edge import Inbound
 from handover.api.problems import Problem
 from handover.domain import sign_in as rules
 from handover.domain.contacts import Contact
@@ -52,7 +53,7 @@ def _device_token(
 DeviceToken = Annotated[str | None, Depends(_device_token)]
 
 
-class CodeRequestIn(BaseModel):
+class CodeRequestIn(Inbound):
     model_config = ConfigDict(extra="forbid")
 
     number: str = Field(max_length=32, examples=["+8613800138000"])
@@ -63,7 +64,7 @@ class CodeRequestedPublic(BaseModel):
     expires_in: int = Field(description="Seconds a new code stays valid, at least")
 
 
-class SignInIn(BaseModel):
+class SignInIn(Inbound):
     model_config = ConfigDict(extra="forbid")
 
     number: str = Field(max_length=32, examples=["+8613800138000"])
@@ -102,7 +103,7 @@ class MePublic(BaseModel):
     )
 
 
-class ContactIn(BaseModel):
+class ContactIn(Inbound):
     model_config = ConfigDict(extra="forbid")
 
     channel: str = Field(examples=["email"], description="sms or email")
