@@ -17,10 +17,11 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+import generate
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
 from handover.adapters.storage.uow import SqlUnitOfWork
-from handover.services import access
+from handover.services import access, ranges
 
 PG_URL = os.environ.get("HANDOVER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -67,16 +68,13 @@ def _migrate(url: str, prepare: Callable[[str], None] | None) -> None:
 
 
 def register_carriers(url: str, coverage: datetime | None = None) -> None:
-    """Register the benchmarks' two carriers, cm and cu (China Mobile, China Unicom)."""
+    """Register the benchmarks' two carriers, cm and cu (China Mobile, China Unicom), and
+    grant them their ranges (`generate.RANGES`)."""
     engine = make_engine(url)
+    uow_factory = partial(SqlUnitOfWork, engine, b"bench")
     try:
         for carrier_id, name in (("cm", "China Mobile"), ("cu", "China Unicom")):
-            access.register_carrier(
-                partial(SqlUnitOfWork, engine, b"bench"),
-                carrier_id,
-                name,
-                "CN",
-                coverage_start=coverage,
-            )
+            access.register_carrier(uow_factory, carrier_id, name, "CN", coverage_start=coverage)
+            ranges.grant_ranges(uow_factory, carrier_id, generate.RANGES[carrier_id], note="bench")
     finally:
         engine.dispose()
