@@ -47,6 +47,12 @@ PREFIXES = ("134", "135", "136", "137", "138", "139", "150", "151", "152", "157"
             "159", "182", "183", "184", "187", "188", "198")  # fmt: skip
 #: Numbers from this prefix are never part of a genuine history (see `_never_reported`).
 SPARE_PREFIX = "147"
+#: The ranges the operator grants the two carriers (`handover carrier grant`): China
+#: Mobile's blocks above, China Unicom's elsewhere, so no generated activation is refused.
+RANGES: dict[str, tuple[str, ...]] = {
+    "cm": tuple(f"+86{prefix}" for prefix in (*PREFIXES, SPARE_PREFIX)),
+    "cu": ("+86130", "+86131", "+86132", "+86155", "+86156", "+86166", "+86185", "+86186"),
+}
 BUCKET = 30 * DAY
 _BAD_NUMBERS = ("+86138123", "+8612345678901", "12345", "+86 000 0000 0000", "n/a", "")
 _TZ8 = timedelta(hours=8)

@@ -17,10 +17,11 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+import generate
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
 from handover.adapters.storage.uow import SqlUnitOfWork
-from handover.services import access
+from handover.services import access, ranges
 
 PG_URL = os.environ.get("HANDOVER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -69,19 +70,17 @@ def _migrate(url: str, prepare: Callable[[str], None] | None) -> None:
 def register_carriers(
     url: str, coverage: datetime | None = None
 ) -> dict[str, access.IssuedCredentials]:
-    """Register the benchmarks' two carriers, cm and cu (China Mobile, China Unicom);
-    their client credentials by carrier id."""
+    """Register the benchmarks' two carriers, cm and cu (China Mobile, China Unicom), and
+    grant them their ranges (`generate.RANGES`); their client credentials by carrier id."""
     credentials = {}
     engine = make_engine(url)
+    uow_factory = partial(SqlUnitOfWork, engine, b"bench")
     try:
         for carrier_id, name in (("cm", "China Mobile"), ("cu", "China Unicom")):
             _, credentials[carrier_id] = access.register_carrier(
-                partial(SqlUnitOfWork, engine, b"bench"),
-                carrier_id,
-                name,
-                "CN",
-                coverage_start=coverage,
+                uow_factory, carrier_id, name, "CN", coverage_start=coverage
             )
+            ranges.grant_ranges(uow_factory, carrier_id, generate.RANGES[carrier_id], note="bench")
     finally:
         engine.dispose()
     return credentials

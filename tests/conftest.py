@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
+import granted
 import pg_server
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
@@ -153,9 +154,11 @@ def uow_factory(engine: Engine) -> UnitOfWorkFactory:
 
 @pytest.fixture
 def carriers(uow_factory: UnitOfWorkFactory) -> tuple[str, str]:
-    """Two registered Chinese carriers, `cm` and `cu`."""
+    """Two registered Chinese carriers, `cm` and `cu`, with their ranges (`granted.py`)."""
     with uow_factory() as uow:
         uow.carriers.add(Carrier("cm", "China Mobile", "CN", datetime.now(UTC)))
         uow.carriers.add(Carrier("cu", "China Unicom", "CN", datetime.now(UTC)))
         uow.commit()
+    granted.grant(uow_factory, "cm")
+    granted.grant(uow_factory, "cu")
     return ("cm", "cu")

@@ -33,9 +33,10 @@ from handover.commands.context import err, fail, open_store, settings, store
 from handover.commands.log import log_app
 from handover.commands.ssf import platform_app, ssf_app
 from handover.commands.tables import print_table
+from handover.domain.ranges import RangeError
 from handover.domain.rejections import Rejected
 from handover.domain.text import printable, text_fault
-from handover.services import access, reporting, worker
+from handover.services import access, ranges, reporting, worker
 from handover.services.access import Principal
 from handover.services.check import InvalidQuestion, parse_since
 from handover.services.history import number_history
@@ -156,6 +157,60 @@ def carrier_list() -> None:
     for carrier in carriers:
         table.add_row(carrier.id, carrier.name, carrier.country, carrier.created_at.isoformat())
     _print_table(table)
+
+
+@carrier_app.command("grant")
+def carrier_grant(
+    carrier_id: Annotated[str, typer.Argument(help="The carrier's id")],
+    prefixes: Annotated[
+        list[str], typer.Argument(help="E.164 prefixes of its number blocks, e.g. +86138")
+    ],
+    note: Annotated[
+        str | None, typer.Option(help="Why: the allocation decision, a licence reference")
+    ] = None,
+) -> None:
+    """Grant a carrier number ranges: only it may activate numbers never reported before
+    under these prefixes. All or none; a prefix may not overlap any granted range."""
+    try:
+        granted = ranges.grant_ranges(
+            open_store(), carrier_id, prefixes, granted_by=_operator_name(), note=note
+        )
+    except RangeError as exc:
+        raise fail(exc.detail) from None
+    for number_range in granted:
+        out.print(f"{number_range.prefix} granted to {carrier_id}", highlight=False)
+
+
+@carrier_app.command("ranges")
+def carrier_ranges(
+    carrier_id: Annotated[str | None, typer.Argument(help="Only this carrier's ranges")] = None,
+) -> None:
+    """List the granted number ranges, by prefix."""
+    table = Table("prefix", "carrier", "granted", "by", "note")
+    for r in ranges.list_ranges(open_store(), carrier_id):
+        table.add_row(r.prefix, r.carrier_id, r.granted_at.isoformat(), r.granted_by, r.note)
+    _print_table(table)
+
+
+@carrier_app.command("revoke")
+def carrier_revoke(
+    prefix: Annotated[str, typer.Argument(help="The granted prefix, exactly as granted")],
+) -> None:
+    """Revoke a number range: numbers never reported under it can no longer be activated.
+    Numbers already reported keep their holder and lifecycle."""
+    try:
+        removed = ranges.revoke_range(open_store(), prefix)
+    except RangeError as exc:
+        raise fail(exc.detail) from None
+    out.print(f"{removed.prefix} revoked from {removed.carrier_id}", highlight=False)
+
+
+def _operator_name() -> str | None:
+    """Who runs the command, as the operating system knows them (recorded with a grant)."""
+    try:
+        return os.getlogin()
+    except OSError:
+        return os.environ.get("USER") or None
 
 
 @client_app.command("add")

@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+import granted
 from handover.api.app import create_app
 from handover.config import Settings
 from handover.services import access
@@ -58,6 +59,7 @@ def register_carrier(uow_factory: UnitOfWorkFactory) -> Callable[..., Client]:
         _, credentials = access.register_carrier(
             uow_factory, carrier_id, carrier_id.upper(), country
         )
+        granted.grant(uow_factory, carrier_id)
         return Client(credentials.client_id, credentials.client_secret, carrier_id)
 
     return register

@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc.jwk import OKPKey
 
+import granted
 from handover.adapters.ssf.signing import generate_keys
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
@@ -31,9 +32,10 @@ from handover.adapters.storage.uow import SqlUnitOfWork
 from handover.adapters.tokens import JwtTokenIssuer
 from handover.api.app import create_app
 from handover.config import DEVELOPMENT_SECRET, Settings
-from handover.services import access
+from handover.services import access, ranges
 from handover.services.access import Principal
 from handover.services.model import ROLE_SCOPES, Role
+from handover.services.ports import UnitOfWorkFactory
 from handover.tlog.verify import generate_key
 
 Headers = Callable[..., dict[str, str]]
@@ -453,8 +455,9 @@ def test_national_numbers_are_read_in_the_carriers_country(
 
 
 def test_the_batch_region_overrides_the_carriers_country(
-    http: TestClient, cm: Client, as_client: Headers
+    http: TestClient, cm: Client, as_client: Headers, uow_factory: UnitOfWorkFactory
 ) -> None:
+    ranges.grant_ranges(uow_factory, "cm", ["+1650"])  # a US block held by a CN carrier
     response = http.post(
         "/v1/carrier/events",
         json={"events": [event("e1", number="(650) 253-0000")], "region": "us"},
@@ -673,8 +676,13 @@ def test_a_csv_with_charset_and_crlf_and_bom_is_read(
 
 
 def test_an_upload_takes_a_region(
-    http: TestClient, cm: Client, regulator: Client, as_client: Headers
+    http: TestClient,
+    cm: Client,
+    regulator: Client,
+    as_client: Headers,
+    uow_factory: UnitOfWorkFactory,
 ) -> None:
+    ranges.grant_ranges(uow_factory, "cm", ["+1650"])  # a US block held by a CN carrier
     body = HEADER + "u1,(650) 253-0000,activated,2024-01-01,s1,\n"
     response = upload(http, as_client(cm), body, region="US")
     assert response.json()["summary"]["accepted"] == 1
@@ -877,9 +885,9 @@ def test_the_real_server_over_loopback(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'served.db'}"
     engine = make_engine(url)
     migrate.upgrade(engine)
-    _, credentials = access.register_carrier(
-        partial(SqlUnitOfWork, engine, b"test-log-key"), "cm", "China Mobile", "CN"
-    )
+    uow_factory = partial(SqlUnitOfWork, engine, b"test-log-key")
+    _, credentials = access.register_carrier(uow_factory, "cm", "China Mobile", "CN")
+    granted.grant(uow_factory, "cm")
     engine.dispose()
     port = _free_port()
     env = os.environ | {

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
+import granted
 from handover.api.app import create_app
 from handover.cli import app
 from handover.commands.check import RESULT_COLUMNS
@@ -60,6 +61,7 @@ def run(env: dict[str, str]) -> Run:
 def histories(run: Run, tmp_path: Path) -> None:
     run("carrier", "add", "cm", "--name", "China Mobile", "--country", "CN")
     run("carrier", "coverage", "cm", "2020-01-01")
+    run("carrier", "grant", "cm", *granted.TEST_RANGES["cm"])
     events = tmp_path / "events.csv"
     events.write_text(EVENTS)
     run("ingest", str(events), "--carrier", "cm")

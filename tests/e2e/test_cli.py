@@ -15,6 +15,7 @@ import pytest
 import typer.main
 from typer.testing import CliRunner, Result
 
+import granted
 from handover.cli import app
 
 NUMBER = "+8613812345678"
@@ -53,7 +54,9 @@ def run(store_url: str, tmp_path: Path) -> Run:
 
 @pytest.fixture
 def cmcc(run: Run) -> Result:
-    return run("carrier", "add", "cmcc", "--name", "China Mobile", "--country", "cn")
+    added = run("carrier", "add", "cmcc", "--name", "China Mobile", "--country", "cn")
+    run("carrier", "grant", "cmcc", *granted.TEST_RANGES["cmcc"])
+    return added
 
 
 @pytest.fixture
@@ -105,6 +108,42 @@ def test_a_bad_carrier_is_refused(run: Run, carrier_id: str, country: str, messa
     assert "cmcc" not in plain(run("carrier", "list").stdout)
 
 
+def test_carrier_ranges_are_granted_listed_and_revoked(run: Run, cmcc: Result) -> None:
+    run("carrier", "add", "cu", "--name", "China Unicom", "--country", "CN")
+    granted_now = plain(run("carrier", "grant", "cu", "+86 130", "+86131", "--note", "MIIT").stdout)
+    assert "+86130 granted to cu" in granted_now and "+86131 granted to cu" in granted_now
+    overlap = run("carrier", "grant", "cu", "+8613812", "+86132", code=2)
+    assert "+8613812 overlaps +86138, granted to cmcc" in plain(overlap.stderr)
+    assert "+86132" not in plain(run("carrier", "ranges", "cu").stdout), "all or none"
+    assert "not an E.164 prefix" in plain(run("carrier", "grant", "cu", "86", code=2).stderr)
+    unknown = run("carrier", "grant", "nobody", "+4420", code=2)
+    assert "carrier 'nobody' is not registered" in plain(unknown.stderr)
+    everyone = plain(run("carrier", "ranges").stdout)
+    assert "+86130" in everyone and "+86138" in everyone and "MIIT" in everyone
+    only_cu = plain(run("carrier", "ranges", "cu").stdout)
+    assert "+86131" in only_cu and "+86138" not in only_cu
+    assert "+86131 revoked from cu" in plain(run("carrier", "revoke", "+86131").stdout)
+    again = run("carrier", "revoke", "+86131", code=2)
+    assert "no range is granted at +86131" in plain(again.stderr)
+    assert "+86131" not in plain(run("carrier", "ranges").stdout)
+
+
+def test_an_ingest_outside_the_carriers_ranges_is_refused_row_by_row(
+    run: Run, tmp_path: Path
+) -> None:
+    run("carrier", "add", "cu", "--name", "China Unicom", "--country", "CN")
+    run("carrier", "grant", "cu", "+86130")
+    path = tmp_path / "cu.csv"
+    path.write_text(
+        HEADER
+        + "u1,+8613012345678,activated,2024-01-01,s1,\n"
+        + "u2,+8613812345678,activated,2024-01-01,s2,\n"
+        + "u3,+16502530000,activated,2024-01-01,s3,\n"
+    )
+    result = run("ingest", str(path), "--carrier", "cu", "--json")
+    assert summary(result) == {"accepted": 1, "duplicates": 0, "rejected": {"outside_range": 2}}
+
+
 def test_client_add_for_the_regulator(run: Run) -> None:
     result = run("client", "add", "--role", "regulator", "--name", "MIIT")
     assert re.search(r"client_id: regulator-\S+", plain(result.stdout))
@@ -153,6 +192,7 @@ def test_ingest_prints_a_readable_summary(run: Run, cmcc: Result, events_csv: Pa
 def test_ingest_reads_national_numbers_in_the_given_region(
     run: Run, cmcc: Result, tmp_path: Path
 ) -> None:
+    run("carrier", "grant", "cmcc", "+1650")  # a US block held by a CN carrier
     path = tmp_path / "us.csv"
     path.write_text(HEADER + "u1,(650) 253-0000,activated,2024-01-01,s1,\n")
     assert (
@@ -335,6 +375,9 @@ def test_every_command_is_covered() -> None:
         "db upgrade",
         "carrier add",
         "carrier list",
+        "carrier grant",
+        "carrier ranges",
+        "carrier revoke",
         "client add",
         "ingest",
         "ingests list",

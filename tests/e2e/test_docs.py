@@ -46,6 +46,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+import granted
 from handover.api.app import create_app
 from handover.cli import app as cli
 from handover.cli import demo_help
@@ -513,6 +514,8 @@ def add_carrier(session: DocSession, carrier: str, name: str, country: str = "CN
         output = session.cli_ok("carrier", "add", carrier, "--name", name, "--country", country)
         session.credentials(carrier, output)
         session.cli_ok("carrier", "coverage", carrier, "2020-01-01")
+        if carrier in granted.TEST_RANGES:
+            session.cli_ok("carrier", "grant", carrier, *granted.TEST_RANGES[carrier])
 
 
 def add_platform(session: DocSession, platform: str, name: str, category: str, tier: str) -> None:

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from ssf_servers import UvicornThread, WorkerLoop, free_port, wait_until
 
+import granted
 from handover.api.app import create_app
 from handover.config import Settings
 from handover.domain.freeze_policy import FreezePolicy
@@ -106,6 +107,7 @@ def test_the_example_platform_receives_by_push_and_by_poll(
 ) -> None:
     settings, uow_factory = transmitter
     access.register_carrier(uow_factory, "cm", "CM", "CN")
+    granted.grant(uow_factory, "cm")
     platforms = [example(settings, uow_factory, mode, tmp_path) for mode in ("push", "poll")]
     with WorkerLoop(settings):
         for platform in platforms:
@@ -141,6 +143,7 @@ def test_the_example_platform_answers_the_cases_opened_to_it(
     the event and not retried, and the case stays open."""
     settings, uow_factory = transmitter
     access.register_carrier(uow_factory, "cm", "CM", "CN")
+    granted.grant(uow_factory, "cm")
     reporting.report_events(uow_factory, "cm", RECYCLE, policy=POLICY)
     answers = {"push": "unbound", "poll": "migrated"}
     platforms = {}

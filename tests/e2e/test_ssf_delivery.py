@@ -39,6 +39,7 @@ from ssf_servers import (
     wait_until,
 )
 
+import granted
 from handover.adapters.storage import tables as t
 from handover.api.app import create_app
 from handover.config import Settings
@@ -252,6 +253,7 @@ def handover(store_url: str, tmp_path: Path) -> Iterator[HandoverApi]:
     http = httpx.Client(timeout=10)
     api = HandoverApi(settings, server, app.state.engine, app.state.uow_factory, http)
     _, carrier = access.register_carrier(api.uow_factory, "cm", "China Mobile", "CN")
+    granted.grant(api.uow_factory, "cm")
     api.carrier_token = api.token(carrier.client_id, carrier.client_secret)
     try:
         yield api

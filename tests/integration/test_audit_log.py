@@ -259,7 +259,7 @@ def test_entries_hold_no_number_or_subscriber_in_clear(
         [
             {
                 "event_id": "u-1",
-                "number": number(50),
+                "number": "+8613000000050",  # in cu's range
                 "event": "activated",
                 "occurred_at": "2024-05-02",
                 "subscriber": "SUBSCRIBER-p-4",

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, func, select
 
+import granted
 from handover.adapters.staging import SqliteReportSorter
 from handover.adapters.storage import tables as t
 from handover.adapters.storage.engine import make_engine
@@ -104,6 +105,7 @@ def clean_run(
     with uow_factory() as uow:
         uow.carriers.add(Carrier("cm", "China Mobile", "CN", datetime.now(UTC)))
         uow.commit()
+    granted.grant(uow_factory, "cm")
     with csv_file.open("rb") as lines:
         result = reporting.ingest_file(
             uow_factory, SqliteReportSorter, "cm", lines, region="CN", policy=POLICY

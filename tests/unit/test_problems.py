@@ -39,6 +39,7 @@ NOT_ANSWERED = {
     "handover.domain.certificates.Unverifiable": "verification answers it as a status",
     "handover.domain.check.FutureDate": "services.check turns it into InvalidQuestion",
     "handover.services.access.AlreadyExists": "registration happens on the command line",
+    "handover.domain.ranges.RangeError": "ranges are granted on the command line",
     "handover.services.audit.LogInconsistent": "an operator's alarm: a 500, never signed over",
     "handover.services.ports.ConcurrentUpdate": "the services retry it",
     "handover.services.ports.SendFailed": "message delivery records it",

@@ -19,6 +19,7 @@ from handover.api import (
     people,
     platform,
     problems,
+    ranges,
     ssf,
     subscriber,
 )
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases.owner)
     app.include_router(cases.platform)
     app.include_router(cases.regulator)
+    app.include_router(ranges.regulator)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -134,3 +134,24 @@ class NumberHistoryPublic(BaseModel):
     release_not_before: datetime | None
     tenures: list[TenurePublic]
     events: list[RecordedEventPublic]
+
+
+class RangeRefusalPublic(BaseModel):
+    """An `activated` report refused as `outside_range`: who tried to claim which number."""
+
+    id: int
+    carrier: str
+    number: str
+    event: str
+    event_id: str
+    occurred_at: datetime
+    refused_at: datetime
+    #: The file it came from (`/v1/carrier/files/{ingest}`); null for an API batch.
+    ingest: str | None
+    #: The file's line, or the item's index in an API batch.
+    line: int
+
+
+class RangeRefusalPagePublic(BaseModel):
+    items: list[RangeRefusalPublic]
+    next_after: int | None

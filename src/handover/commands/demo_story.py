@@ -18,12 +18,14 @@ from datetime import UTC, datetime, timedelta
 
 from handover.config import Settings
 from handover.domain.cases import CaseState
-from handover.services import access, bindings, cases, reporting
+from handover.services import access, bindings, cases, ranges, reporting
 from handover.services.access import IssuedCredentials
 from handover.services.model import Role
 from handover.services.ports import UnitOfWorkFactory
 
 CARRIER = "demo-mobile"
+#: The number blocks the demo's carrier is granted (`handover carrier grant`).
+CARRIER_RANGES = ("+86136", "+86137", "+86139")
 #: Held by alice 2021-03-01 .. 2023-01-15 (cancelled), released 2023-05-01, bob's since 2024-03-01.
 RECYCLED = "+8613912345678"
 #: Alice's number now (the same subscriber ref at the same carrier).
@@ -87,6 +89,7 @@ def seed_story(open_store: UnitOfWorkFactory, now: datetime | None = None) -> St
     _, carrier = access.register_carrier(
         open_store, CARRIER, "Demo Mobile", "CN", coverage_start=datetime(2020, 1, 1, tzinfo=UTC)
     )
+    ranges.grant_ranges(open_store, CARRIER, CARRIER_RANGES, note="the demo", now=now)
     regulator = access.register_client(open_store, Role.REGULATOR, "Demo regulator")
     platforms = {
         platform_id: access.register_platform(open_store, platform_id, name, category, tier)[1]

@@ -24,6 +24,7 @@ class Reason(StrEnum):
     ILLEGAL_TRANSITION = "illegal_transition"
     OUT_OF_ORDER = "out_of_order"
     NOT_NUMBER_HOLDER = "not_number_holder"
+    OUTSIDE_RANGE = "outside_range"
     FREEZE_NOT_OVER = "freeze_not_over"
     SUBSCRIBER_MISMATCH = "subscriber_mismatch"
     DUPLICATE_EVENT_ID_CONFLICT = "duplicate_event_id_conflict"

@@ -17,6 +17,7 @@ from handover.domain.freeze import FreezeRecord, release_hold
 from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import EventKind, LifecycleReport, Number, NumberEvent, State
 from handover.domain.numbers import PhoneNumber, parse_number
+from handover.domain.ranges import RangeTable
 from handover.domain.rejections import Reason, Rejected, quoted
 
 COLUMNS = ("event_id", "number", "event", "occurred_at", "subscriber", "to_carrier")
@@ -169,6 +170,8 @@ def decide(
     policy: FreezePolicy,
     freeze: Mapping[str, FreezeRecord] | None = None,
     now: datetime | None = None,
+    *,
+    ranges: RangeTable | None = None,
 ) -> list[Outcome]:
     """Apply `reports` (sorted by `CarrierReport.sort_key`) from `carrier`.
 
@@ -177,12 +180,23 @@ def decide(
     accepted report, so a repeated event id is a duplicate or a conflict. `freeze` holds
     what extends the freeze of numbers being released (bindings, reminders; see
     `domain.freeze`), judged at `now`; a number without a record rests its minimum only.
+    `ranges` holds the prefixes granted to `carrier` (`domain.ranges`): a number never
+    reported before is activated only inside them, else `outside_range`. The reporting
+    services always pass it; `None` (no range rule) is for tests of the other rules.
     """
     outcomes = []
     for report in reports:
         outcomes.append(
             _decide_one(
-                carrier, report, numbers, recorded, known_carriers, policy, freeze or {}, now
+                carrier,
+                report,
+                numbers,
+                recorded,
+                known_carriers,
+                policy,
+                freeze or {},
+                now,
+                ranges,
             )
         )
     return outcomes
@@ -197,6 +211,7 @@ def _decide_one(
     policy: FreezePolicy,
     freeze: Mapping[str, FreezeRecord],
     now: datetime | None,
+    ranges: RangeTable | None,
 ) -> Outcome:
     seen = recorded.get(report.event_id)
     if seen is not None:
@@ -214,6 +229,18 @@ def _decide_one(
     e164 = report.number.e164
     number = numbers.get(e164)
     if number is None:
+        if ranges is not None and report.kind is EventKind.ACTIVATED and not ranges.covers(e164):
+            outside = Rejected(
+                Reason.OUTSIDE_RANGE, "the number is outside the ranges granted to the carrier"
+            )
+            return Outcome(
+                report.line,
+                report.event_id,
+                Status.REJECTED,
+                outside.reason,
+                outside.detail,
+                report=report,
+            )
         number = Number(e164=e164, region=report.number.region)
     command = LifecycleReport(
         report.kind,

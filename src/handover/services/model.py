@@ -95,6 +95,25 @@ class Rejection:
 
 
 @dataclass(frozen=True, slots=True)
+class RangeRefusal:
+    """An `activated` report refused as `outside_range`, kept for the regulator.
+
+    `ingest_id` and `line` name the file row; an API batch has no ingest, and `line` is
+    then the item's index in the batch. `id` is the store's, in refusal order.
+    """
+
+    carrier_id: str
+    e164: str
+    event: str
+    event_id: str
+    occurred_at: datetime
+    refused_at: datetime
+    ingest_id: str | None
+    line: int
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RecordedEvent:
     seq: int
     event_id: str

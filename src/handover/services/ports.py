@@ -19,6 +19,7 @@ from handover.domain.freeze import FreezeRecord, ReleaseOverride
 from handover.domain.lifecycle import Number, Tenure
 from handover.domain.messages import Message
 from handover.domain.platforms import Platform
+from handover.domain.ranges import NumberRange
 from handover.domain.reminders import SentReminder
 from handover.domain.renewals import Renewal
 from handover.domain.reports import CarrierReport, Fingerprint, Outcome
@@ -31,6 +32,7 @@ from handover.services.model import (
     DeadLetter,
     Ingest,
     NumberHistory,
+    RangeRefusal,
     Rejection,
     StoredCheckpoint,
     StreamPosition,
@@ -83,6 +85,25 @@ class CarrierRepository(Protocol):
     def set_coverage(self, carrier_id: str, start: datetime) -> None: ...
 
     def all(self) -> list[Carrier]: ...
+
+
+class RangeRepository(Protocol):
+    """The number ranges granted to carriers, and the activations refused outside them."""
+
+    def all(self, *, lock: bool = False) -> list[NumberRange]:
+        """Every granted range by prefix; `lock` keeps concurrent grants out until commit."""
+
+    def of_carrier(self, carrier_id: str) -> list[NumberRange]: ...
+
+    def add(self, ranges: Sequence[NumberRange]) -> None: ...
+
+    def remove(self, prefix: str) -> NumberRange | None:
+        """Revoke one range; the range it was, or None when nothing was granted there."""
+
+    def add_refusals(self, refusals: Sequence[RangeRefusal]) -> None: ...
+
+    def refusals(self, carrier_id: str | None, after_id: int, limit: int) -> list[RangeRefusal]:
+        """Refusals with an id above `after_id`, oldest first, `limit` at most."""
 
 
 class ClientRepository(Protocol):
@@ -441,6 +462,7 @@ class UnitOfWork(abc.ABC):
     log_key: bytes
     numbers: NumberRepository
     carriers: CarrierRepository
+    ranges: RangeRepository
     clients: ClientRepository
     ingests: IngestRepository
     log: AuditLogRepository

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.lifecycle import NumberRestored
+from handover.domain.ranges import RangeTable
 from handover.domain.rejections import Reason, Rejected
 from handover.domain.reports import (
     COLUMNS,
@@ -31,7 +32,7 @@ from handover.domain.ssf.events import Signal, signal_for
 from handover.services.audit import append_accepted
 from handover.services.cases import cancel_on_restore
 from handover.services.freeze import record_overrides, release_records, with_overrides
-from handover.services.model import Ingest, IngestStatus, Rejection
+from handover.services.model import Ingest, IngestStatus, RangeRefusal, Rejection
 from handover.services.ports import (
     ConcurrentUpdate,
     ReportSorter,
@@ -39,6 +40,7 @@ from handover.services.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from handover.services.ranges import carrier_ranges
 
 MAX_BATCH = 10_000
 #: A chunk that loses a race with a concurrent writer is re-decided this many times at most.
@@ -87,7 +89,7 @@ def report_events(
     if len(items) > MAX_BATCH:
         raise BatchTooLarge(f"a batch holds at most {MAX_BATCH} events, got {len(items)}")
     now = now or datetime.now(UTC)
-    region = _region(uow_factory, carrier_id, region)
+    region, ranges = _carrier(uow_factory, carrier_id, region)
     outcomes: list[Outcome] = []
     reports: list[CarrierReport] = []
     for index, item in enumerate(items):
@@ -99,7 +101,7 @@ def report_events(
     for attempt in range(1, CONCURRENCY_ATTEMPTS + 1):
         try:
             with uow_factory() as uow:
-                applied = _apply_chunk(uow, carrier_id, None, reports, policy, now)
+                applied = _apply_chunk(uow, carrier_id, None, reports, ranges, policy, now)
                 uow.commit()
             break
         except ConcurrentUpdate:
@@ -131,7 +133,7 @@ def ingest_file(
     reports are sorted by a new sorter from `sorters`, closed (and its spill file removed)
     on every path, refused files too. `UnknownCarrier` before anything is read.
     """
-    region = _region(uow_factory, carrier_id, region)
+    region, ranges = _carrier(uow_factory, carrier_id, region)
     sorter = sorters()
     try:
         return _ingest(
@@ -141,6 +143,7 @@ def ingest_file(
             lines,
             filename,
             region,
+            ranges,
             total_bytes,
             progress,
             policy,
@@ -151,14 +154,18 @@ def ingest_file(
         sorter.close()
 
 
-def _region(uow_factory: UnitOfWorkFactory, carrier_id: str, region: str | None) -> str:
-    """The region national numbers are read in: the one given, else the carrier's country.
+def _carrier(
+    uow_factory: UnitOfWorkFactory, carrier_id: str, region: str | None
+) -> tuple[str, RangeTable]:
+    """The region national numbers are read in (the one given, else the carrier's
+    country) and the carrier's granted ranges, read once for the whole batch or file.
     The carrier must be registered either way (`UnknownCarrier`)."""
     with uow_factory() as uow:
         carrier = uow.carriers.get(carrier_id)
-    if carrier is None:
-        raise UnknownCarrier(f"carrier {carrier_id!r} is not registered")
-    return region.upper() if region else carrier.country
+        if carrier is None:
+            raise UnknownCarrier(f"carrier {carrier_id!r} is not registered")
+        ranges = carrier_ranges(uow, carrier_id)
+    return (region.upper() if region else carrier.country), ranges
 
 
 def _ingest(
@@ -168,6 +175,7 @@ def _ingest(
     lines: Iterable[bytes],
     filename: str | None,
     region: str | None,
+    ranges: RangeTable,
     total_bytes: int | None,
     progress: Progress | None,
     policy: FreezePolicy,
@@ -183,7 +191,7 @@ def _ingest(
     try:
         _stage(sorter, rows, header, region, now, total_bytes, progress, ingest)
         _store_parse_rejections(uow_factory, sorter, ingest)
-        _apply_sorted(uow_factory, sorter, ingest, policy, now, progress)
+        _apply_sorted(uow_factory, sorter, ingest, ranges, policy, now, progress)
     except BaseException as exc:
         ingest.status, ingest.error = IngestStatus.FAILED, f"{type(exc).__name__}: {exc}"
         ingest.finished_at = datetime.now(UTC)
@@ -351,6 +359,7 @@ def _apply_sorted(
     uow_factory: UnitOfWorkFactory,
     sorter: ReportSorter,
     ingest: Ingest,
+    ranges: RangeTable,
     policy: FreezePolicy,
     now: datetime,
     progress: Progress | None,
@@ -359,7 +368,7 @@ def _apply_sorted(
     total = ingest.rows - sum(ingest.rejected.values())
     done = 0
     for chunk in _chunks(sorter.sorted_reports()):
-        _commit_chunk(uow_factory, ingest, chunk, policy, now)
+        _commit_chunk(uow_factory, ingest, chunk, ranges, policy, now)
         done += len(chunk)
         if progress:
             progress("apply", done, total)
@@ -369,6 +378,7 @@ def _commit_chunk(
     uow_factory: UnitOfWorkFactory,
     ingest: Ingest,
     chunk: Sequence[CarrierReport],
+    ranges: RangeTable,
     policy: FreezePolicy,
     now: datetime,
 ) -> None:
@@ -376,7 +386,9 @@ def _commit_chunk(
     for attempt in range(1, CONCURRENCY_ATTEMPTS + 1):
         try:
             with uow_factory() as uow:
-                outcomes = _apply_chunk(uow, ingest.carrier_id, ingest.id, chunk, policy, now)
+                outcomes = _apply_chunk(
+                    uow, ingest.carrier_id, ingest.id, chunk, ranges, policy, now
+                )
                 counts = _count(outcomes)
                 updated = replace(
                     ingest,
@@ -419,6 +431,7 @@ def _apply_chunk(
     carrier_id: str,
     ingest_id: str | None,
     reports: Sequence[CarrierReport],
+    ranges: RangeTable,
     policy: FreezePolicy,
     now: datetime,
 ) -> list[Outcome]:
@@ -427,8 +440,17 @@ def _apply_chunk(
     with_overrides(uow, carrier_id, recorded)
     holds = release_records(uow, reports)
     outcomes = decide(
-        carrier_id, reports, numbers, recorded, uow.carriers.ids(), policy, holds, now
+        carrier_id,
+        reports,
+        numbers,
+        recorded,
+        uow.carriers.ids(),
+        policy,
+        holds,
+        now,
+        ranges=ranges,
     )
+    uow.ranges.add_refusals(_range_refusals(carrier_id, ingest_id, outcomes, now))
     accepted = [outcome for outcome in outcomes if outcome.status is Status.ACCEPTED]
     changed = {outcome.report.number.e164 for outcome in accepted if outcome.report}
     uow.numbers.record(carrier_id, ingest_id, accepted, [numbers[e164] for e164 in changed], now)
@@ -440,6 +462,26 @@ def _apply_chunk(
         cancel_on_restore(uow, restored, now)
     record_overrides(uow, carrier_id, accepted, now)
     return logged + [outcome for outcome in outcomes if outcome.status is not Status.ACCEPTED]
+
+
+def _range_refusals(
+    carrier_id: str, ingest_id: str | None, outcomes: Iterable[Outcome], now: datetime
+) -> list[RangeRefusal]:
+    """What the regulator keeps of each `outside_range` refusal (reports parsed, so whole)."""
+    return [
+        RangeRefusal(
+            carrier_id,
+            report.number.e164,
+            report.kind.value,
+            report.event_id,
+            report.occurred_at,
+            now,
+            ingest_id,
+            report.line,
+        )
+        for outcome in outcomes
+        if outcome.reason is Reason.OUTSIDE_RANGE and (report := outcome.report) is not None
+    ]
 
 
 def _signals(logged: Iterable[Outcome], now: datetime) -> list[Signal]:

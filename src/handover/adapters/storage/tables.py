@@ -65,6 +65,36 @@ carriers = Table(
     Column("coverage_start", UtcDateTime, nullable=True),
 )
 
+#: E.164 prefixes granted to carriers (`domain.ranges`); no prefix is a prefix of another.
+number_ranges = Table(
+    "number_ranges",
+    metadata,
+    Column("prefix", String(16), primary_key=True),
+    Column("carrier_id", String(64), ForeignKey("carriers.id"), nullable=False),
+    Column("granted_at", UtcDateTime, nullable=False),
+    Column("granted_by", String(200), nullable=True),
+    Column("note", Text, nullable=True),
+    Index("ix_number_ranges_carrier", "carrier_id"),
+)
+
+#: `activated` reports refused as `outside_range`, for the regulator.
+range_refusals = Table(
+    "range_refusals",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("carrier_id", String(64), nullable=False),
+    Column("e164", String(16), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("refused_at", UtcDateTime, nullable=False),
+    Column("ingest_id", String(36), nullable=True),
+    Column("line", BigInteger, nullable=False),
+    Index("ix_range_refusals_carrier_id", "carrier_id", "id"),
+)
+
 clients = Table(
     "clients",
     metadata,

@@ -22,6 +22,7 @@ from handover.adapters.storage.people import (
     SqlSubscriberLinkRepository,
 )
 from handover.adapters.storage.platforms import SqlPlatformRepository
+from handover.adapters.storage.ranges import SqlRangeRepository
 from handover.adapters.storage.ssf import SqlSignalOutbox, SqlStreamRepository
 from handover.services.ports import UnitOfWork
 
@@ -37,6 +38,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.connection.begin()
         self.numbers = SqlNumberRepository(self.connection)
         self.carriers = SqlCarrierRepository(self.connection)
+        self.ranges = SqlRangeRepository(self.connection)
         self.clients = SqlClientRepository(self.connection)
         self.ingests = SqlIngestRepository(self.connection)
         self.log = SqlAuditLog(self.connection)
