@@ -410,6 +410,7 @@ ROWS: dict[tuple[str, str], Row] = {
         {"regulator"}, request=_get("/v1/regulator/cases/{ids.case}")
     ),
     ("GET", "/v1/regulator/complaints"): row({"regulator"}),
+    ("GET", "/v1/regulator/range-refusals"): row({"regulator"}),
 }
 #: Routes that take a person's session: a bearer token of a client is no session (401).
 SESSION_ROUTES = {
