@@ -139,7 +139,11 @@ class Faults:
     #: Hold this many requests until `unstall` is set (the transmitter times out meanwhile),
     #: then handle them: the test decides when, not a sleep that must outlast a timeout.
     stall_next: int = 0
+    #: Hold every request after this many (None: none) until `unstall` is set.
+    hold_after: int | None = None
     unstall: threading.Event = field(default_factory=threading.Event)
+    #: Requests seen so far (for `hold_after`).
+    seen: int = 0
     #: Refuse this many requests with RFC 8935 400 `invalid_request`.
     refuse_next: int = 0
     #: Refuse these SETs (by `jti`) with 400 `invalid_request`, every time.
@@ -215,6 +219,9 @@ class PlatformReceiver:
         """The fault the next request (for `jti`) gets, if any (counted down atomically)."""
         with self._lock:
             faults = self.faults
+            faults.seen += 1
+            if faults.hold_after is not None and faults.seen > faults.hold_after:
+                return ("stall", faults.unstall)
             if faults.fail_next:
                 faults.fail_next -= faults.fail_next > 0
                 return ("fail", faults.fail_status)
