@@ -29,6 +29,7 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # imported early: see EXAMPLES
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import strategies as st
@@ -40,6 +41,10 @@ from handover.domain.messages import Channel
 from handover.services import access
 from handover.services.ports import UnitOfWorkFactory
 
+# schemathesis.specs.openapi.schemas is imported above, at collection, not lazily inside
+# `from_asgi`: pytest rewrites the asserts of schemathesis's modules (it is a pytest
+# plugin), and CPython 3.11.7's compiler can fail with "AST constructor recursion depth
+# mismatch" when that happens deep in a test's call stack.
 EXAMPLES = int(os.environ.get("HANDOVER_FUZZ_EXAMPLES", "5"))
 ROLES = ["carrier", "platform", "regulator", "subscriber", "anonymous"]
 NUMBER = "+8613800138000"
