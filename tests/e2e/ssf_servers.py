@@ -136,9 +136,14 @@ class Faults:
     #: Answer `fail_status` to this many requests (-1: to every request).
     fail_next: int = 0
     fail_status: int = 500
-    #: Sleep `stall_seconds` before handling this many requests (the transmitter times out).
+    #: Hold this many requests until `unstall` is set (the transmitter times out meanwhile),
+    #: then handle them: the test decides when, not a sleep that must outlast a timeout.
     stall_next: int = 0
-    stall_seconds: float = 0.0
+    #: Hold every request after this many (None: none) until `unstall` is set.
+    hold_after: int | None = None
+    unstall: threading.Event = field(default_factory=threading.Event)
+    #: Requests seen so far (for `hold_after`).
+    seen: int = 0
     #: Refuse this many requests with RFC 8935 400 `invalid_request`.
     refuse_next: int = 0
     #: Refuse these SETs (by `jti`) with 400 `invalid_request`, every time.
@@ -214,6 +219,9 @@ class PlatformReceiver:
         """The fault the next request (for `jti`) gets, if any (counted down atomically)."""
         with self._lock:
             faults = self.faults
+            faults.seen += 1
+            if faults.hold_after is not None and faults.seen > faults.hold_after:
+                return ("stall", faults.unstall)
             if faults.fail_next:
                 faults.fail_next -= faults.fail_next > 0
                 return ("fail", faults.fail_status)
@@ -222,7 +230,7 @@ class PlatformReceiver:
                 return ("refuse", None)
             if faults.stall_next:
                 faults.stall_next -= 1
-                return ("stall", faults.stall_seconds)
+                return ("stall", faults.unstall)
         return None
 
 
@@ -257,7 +265,8 @@ class FaultyApp:
             self.receiver.record(Arrival(*started, jti, 400, body))
             return
         if fault is not None and fault[0] == "stall":
-            await asyncio.sleep(fault[1])  # the transmitter gives up; the kit still handles it
+            while not fault[1].is_set():  # the transmitter gives up; the kit still handles it
+                await asyncio.sleep(0.01)
         status: list[int] = []
         replayed = False
 

@@ -834,6 +834,27 @@ def test_the_openapi_document_lists_every_path(http: TestClient) -> None:
     assert http.get("/docs").status_code == 200
 
 
+@pytest.mark.one_store
+def test_the_openapi_document_says_errors_are_problem_details(http: TestClient) -> None:
+    """Every operation documents its refusals as RFC 9457 problems (the token endpoint and
+    CAMARA's operation document their own bodies): 422 everywhere, 401 and 403 where a
+    token is required, 404 where the path names something, 400 and 413 where a body is read."""
+    document = http.get("/openapi.json").json()
+    assert document["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status"]
+    for path, item in document["paths"].items():
+        if path == "/oauth/token" or path.startswith("/number-recycling/"):
+            continue
+        for method, operation in item.items():
+            expected = {"422"}
+            expected |= {"401", "403"} if operation.get("security") else set()
+            expected |= {"404"} if "{" in path else set()
+            expected |= {"400", "413"} if "requestBody" in operation else set()
+            responses = operation["responses"]
+            assert expected <= set(responses), (method, path)
+            for status in expected:
+                assert list(responses[status]["content"]) == ["application/problem+json"]
+
+
 # -- settings ----------------------------------------------------------------------------
 
 

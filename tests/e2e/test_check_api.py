@@ -685,9 +685,7 @@ def test_answers_follow_new_reports(
 
 
 @pytest.mark.usefixtures("histories")
-def test_a_background_refresh_catches_up_within_seconds(
-    settings: Settings, platform: Client, cm: Client
-):
+def test_a_background_refresh_catches_up(settings: Settings, platform: Client, cm: Client):
     from handover.api.app import create_app
 
     app = create_app(settings.model_copy(update={"check_refresh_seconds": 0.1}))
@@ -707,7 +705,7 @@ def test_a_background_refresh_catches_up_within_seconds(
             )
             assert reported.json()["accepted"] == 1
             params = {"number": UNKNOWN, "since": "2024-06-01"}
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 60  # a cap on waiting, not a latency claim
             while True:
                 answer = client.get("/v1/check", params=params, headers=headers(platform)).json()
                 if answer["rnd"] != "no_data" or time.monotonic() > deadline:

@@ -490,6 +490,36 @@ def test_an_expired_lease_lets_another_worker_take_the_stream(
     assert receiver.seqs(stream.stream_id) == seqs
 
 
+def test_a_batch_that_outlasts_the_lease_renews_it(
+    uow_factory: UnitOfWorkFactory,
+    platform: str,
+    receiver: Receiver,
+    worker: Any,
+    clock: Clock,
+) -> None:
+    """A slow receiver makes a batch last longer than the lease: the worker renews it as it
+    goes, so a second worker trying to claim the stream after every push never gets it."""
+    stream = push_stream(uow_factory, platform)
+    seqs = add_signals(uow_factory, 12)
+    holder = worker(owner="holder", lease_seconds=3, workers=1)
+    intruder = worker(owner="intruder", lease_seconds=3, workers=1)
+    taken: list[int] = []
+    intruding = threading.Event()
+
+    def slow(url: str, seq: int) -> PushResult:
+        clock.advance(1)  # each push takes a third of the lease: 12 pushes, four leases
+        if not intruding.is_set():  # not the intruder's own pushes, if it got the stream
+            intruding.set()
+            taken.append(intruder.run_once().streams)
+            intruding.clear()
+        return PushResult(True, 202)
+
+    receiver.answer = slow
+    assert holder.run_once().delivered == 12
+    assert taken == [0] * 12, "the stream was taken from a worker still sending"
+    assert receiver.seqs(stream.stream_id) == seqs
+
+
 # -- the transactional outbox ---------------------------------------------------------
 
 

@@ -83,6 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases.regulator)
     app.include_router(ranges.regulator)
 
+    generate = app.openapi
+    app.openapi = lambda: problems.document(generate())  # type: ignore[method-assign]
+
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}

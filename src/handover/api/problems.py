@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -167,6 +168,67 @@ ERRORS: Mapping[ErrorKey, ProblemType] = {
     InvalidToken: ProblemType(401, "unauthenticated", "The bearer token is not valid"),
     AccessDenied: ProblemType(403, "access-denied", "This client may not do that"),
 }
+
+
+#: RFC 9457 problem details as the OpenAPI document describes them.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for a route that answers these statuses with problem details
+    (besides the ones `document` gives every route of its kind)."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {MEDIA_TYPE: {"schema": _PROBLEM_REF}},
+        }
+        for status in statuses
+    }
+
+
+def document(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Add to every operation of an OpenAPI document the problems the whole app answers:
+    401 and 403 where a bearer token is required, 404 where the path names something, 400
+    (an unreadable body) and 413 (too large) where a body is read, and 422 (the request does
+    not validate) everywhere; the token endpoint and CAMARA's operation document their own.
+    A route's own descriptions and statuses (`responses`) are kept. Idempotent."""
+    openapi.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for path, item in openapi.get("paths", {}).items():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            if path == "/oauth/token" or path.startswith("/number-recycling/"):
+                continue
+            statuses = [422]
+            if operation.get("security"):
+                statuses += [401, 403]
+            if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                statuses.append(404)
+            if "requestBody" in operation:
+                statuses += [400, 413]
+            found = operation["responses"]
+            # A route's own 4xx without a body described: a problem too.
+            statuses += [int(s) for s in found if s.startswith("4") and "content" not in found[s]]
+            for status, response in responses(*statuses).items():
+                # A route's own description stays; the body is a problem (FastAPI's 422
+                # says HTTPValidationError, but the app answers problem details).
+                found[str(status)] = response | {
+                    k: v for k, v in found.get(str(status), {}).items() if k == "description"
+                }
+    return openapi
 
 
 def code_of(error: Exception) -> str | None:

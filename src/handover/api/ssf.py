@@ -18,12 +18,15 @@ from fastapi.responses import JSONResponse
 from handover.api import ssf_schemas as schemas
 from handover.api.deps import AppSettings, UowFactory, require_platform
 from handover.api.edge import UnsafeInput, load_json
+from handover.api.problems import responses
 from handover.domain.ssf.events import EVENTS_SUPPORTED
 from handover.domain.ssf.streams import DeliveryMethod, Refusal, Stream, StreamError
 from handover.services.ports import SetSigner
 from handover.services.ssf import delivery, transmitter
 
 router = APIRouter(tags=["shared signals"])
+#: SSF 1.0 §8's refusals of stream management (the stream is named in the query or body).
+_STREAM = responses(400, 404)
 #: Acknowledgements a poll may carry: ten times the most SETs one poll hands out.
 MAX_POLL_ANSWERS = 10 * delivery.MAX_POLL_EVENTS
 
@@ -116,7 +119,12 @@ def ssf_jwks(signer: Signer) -> JSONResponse:
     return JSONResponse(signer.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
-@router.post("/ssf/streams", status_code=201, openapi_extra=schemas.body(schemas.StreamConfigIn))
+@router.post(
+    "/ssf/streams",
+    status_code=201,
+    openapi_extra=schemas.body(schemas.StreamConfigIn),
+    responses=responses(409),
+)
 async def create_stream(
     uow_factory: UowFactory, tx: Tx, platform_id: Manager, body: Body
 ) -> JSONResponse:
@@ -124,7 +132,7 @@ async def create_stream(
     return JSONResponse(config(stream, tx.issuer), status_code=201)
 
 
-@router.get("/ssf/streams")
+@router.get("/ssf/streams", responses=_STREAM)
 async def read_streams(
     uow_factory: UowFactory,
     tx: Tx,
@@ -137,7 +145,7 @@ async def read_streams(
     return JSONResponse([config(stream, tx.issuer) for stream in found])
 
 
-@router.patch("/ssf/streams", openapi_extra=schemas.body(schemas.StreamConfigIn))
+@router.patch("/ssf/streams", openapi_extra=schemas.body(schemas.StreamConfigIn), responses=_STREAM)
 async def update_stream(
     uow_factory: UowFactory, tx: Tx, platform_id: Manager, body: Body
 ) -> JSONResponse:
@@ -147,7 +155,7 @@ async def update_stream(
     return JSONResponse(config(stream, tx.issuer))
 
 
-@router.put("/ssf/streams", openapi_extra=schemas.body(schemas.StreamConfigIn))
+@router.put("/ssf/streams", openapi_extra=schemas.body(schemas.StreamConfigIn), responses=_STREAM)
 async def replace_stream(
     uow_factory: UowFactory, tx: Tx, platform_id: Manager, body: Body
 ) -> JSONResponse:
@@ -157,7 +165,7 @@ async def replace_stream(
     return JSONResponse(config(stream, tx.issuer))
 
 
-@router.delete("/ssf/streams", status_code=204)
+@router.delete("/ssf/streams", status_code=204, responses=_STREAM)
 async def delete_stream(
     uow_factory: UowFactory,
     platform_id: Manager,
@@ -167,7 +175,7 @@ async def delete_stream(
     return Response(status_code=204)
 
 
-@router.get("/ssf/status")
+@router.get("/ssf/status", responses=_STREAM)
 async def read_status(
     uow_factory: UowFactory,
     platform_id: Reader,
@@ -179,7 +187,7 @@ async def read_status(
     return JSONResponse(status(found[0]))
 
 
-@router.post("/ssf/status", openapi_extra=schemas.body(schemas.StatusIn))
+@router.post("/ssf/status", openapi_extra=schemas.body(schemas.StatusIn), responses=_STREAM)
 async def update_status(uow_factory: UowFactory, platform_id: Manager, body: Body) -> JSONResponse:
     if not isinstance(body, dict):
         raise StreamError(Refusal.INVALID_REQUEST, "the body must be a JSON object")
@@ -187,7 +195,7 @@ async def update_status(uow_factory: UowFactory, platform_id: Manager, body: Bod
     return JSONResponse(status(stream))
 
 
-@router.post("/ssf/subjects:add", openapi_extra=schemas.body(schemas.SubjectIn))
+@router.post("/ssf/subjects:add", openapi_extra=schemas.body(schemas.SubjectIn), responses=_STREAM)
 async def add_subject(uow_factory: UowFactory, platform_id: Manager, body: Body) -> Response:
     await run_in_threadpool(
         transmitter.change_subject, uow_factory, platform_id, body, include=True
@@ -195,7 +203,12 @@ async def add_subject(uow_factory: UowFactory, platform_id: Manager, body: Body)
     return Response(status_code=200)
 
 
-@router.post("/ssf/subjects:remove", status_code=204, openapi_extra=schemas.body(schemas.SubjectIn))
+@router.post(
+    "/ssf/subjects:remove",
+    status_code=204,
+    openapi_extra=schemas.body(schemas.SubjectIn),
+    responses=_STREAM,
+)
 async def remove_subject(uow_factory: UowFactory, platform_id: Manager, body: Body) -> Response:
     await run_in_threadpool(
         transmitter.change_subject, uow_factory, platform_id, body, include=False
@@ -203,7 +216,12 @@ async def remove_subject(uow_factory: UowFactory, platform_id: Manager, body: Bo
     return Response(status_code=204)
 
 
-@router.post("/ssf/verify", status_code=204, openapi_extra=schemas.body(schemas.VerifyIn))
+@router.post(
+    "/ssf/verify",
+    status_code=204,
+    openapi_extra=schemas.body(schemas.VerifyIn),
+    responses=_STREAM | responses(429),
+)
 async def verify(uow_factory: UowFactory, platform_id: Reader, body: Body) -> Response:
     await run_in_threadpool(transmitter.request_verification, uow_factory, platform_id, body)
     return Response(status_code=204)
