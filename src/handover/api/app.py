@@ -16,6 +16,7 @@ from handover.api import (
     log,
     numbers,
     oauth,
+    ops,
     people,
     platform,
     problems,
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.check_refresh_each_request = True
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings))
+    app.include_router(ops.router)
     app.include_router(oauth.router)
     app.include_router(carrier.router)
     app.include_router(numbers.router)
@@ -78,9 +80,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases.owner)
     app.include_router(cases.platform)
     app.include_router(cases.regulator)
-
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
 
     return app
