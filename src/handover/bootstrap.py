@@ -277,10 +277,12 @@ def keep_fresh(index: CheckIndex, interval: float) -> Callable[[], None] | None:
 
 
 def fresh(index: CheckIndex) -> CheckIndex:
-    """The index, brought up to date first when it can be (`refresh()`)."""
+    """The index, brought up to date first when it can be (`refresh()`); raises
+    `StoreUnavailable` when the store does not answer."""
     refresh = getattr(index, "refresh", None)
     if callable(refresh):
-        refresh()
+        with translated():  # it reads the store itself: its outage is `StoreUnavailable` too
+            refresh()
     return index
 
 

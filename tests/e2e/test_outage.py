@@ -25,8 +25,8 @@ from handover import bootstrap
 from handover.api.app import create_app
 from handover.config import Settings
 from handover.domain.messages import Channel, Message
-from handover.services import health
-from handover.services.model import WorkerHeartbeat
+from handover.services import access, health
+from handover.services.model import Role, WorkerHeartbeat
 from handover.services.ports import StoreUnavailable, UnitOfWorkFactory
 from handover.services.worker import Backoff, WorkReport, work
 
@@ -151,14 +151,20 @@ def test_the_api_answers_503_with_retry_after_while_the_store_is_away(
     now = datetime.now(UTC)
     beat = WorkerHeartbeat("w1", "host", 1, now, now)
     health.beat(app.state.uow_factory, beat, timedelta(days=1))
+    regulator = access.register_client(app.state.uow_factory, Role.REGULATOR, "The regulator")
     try:
         with TestClient(app) as http:
+            form = {"grant_type": "client_credentials"}
+            auth = (regulator.client_id, regulator.client_secret)
+            issued = http.post("/oauth/token", data=form, auth=auth).json()["access_token"]
+            bearer = {"Authorization": f"Bearer {issued}"}
+            number = "/v1/numbers/+8613800138000"
             assert http.get("/readyz").status_code == 200
-            assert http.get("/log/checkpoint").status_code != 503
+            assert http.get(number, headers=bearer).status_code == 404
 
             server.halt()
-            for path in ("/readyz", "/log/checkpoint"):
-                away = http.get(path)
+            for path in ("/readyz", "/log/checkpoint", number):
+                away = http.get(path, headers=bearer)
                 assert away.status_code == 503, (path, away.text)
                 assert away.headers["retry-after"] == "5"
                 assert away.headers["content-type"] == "application/problem+json"
@@ -169,6 +175,6 @@ def test_the_api_answers_503_with_retry_after_while_the_store_is_away(
 
             server.resume()
             wait_until(lambda: http.get("/readyz").status_code == 200, TIMEOUT, "ready again")
-            assert http.get("/log/checkpoint").status_code != 503
+            assert http.get(number, headers=bearer).status_code == 404
     finally:
         app.state.engine.dispose()

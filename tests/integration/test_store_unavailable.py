@@ -4,14 +4,18 @@ leaves every other store error alone."""
 from __future__ import annotations
 
 import socket
+import sqlite3
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+import psycopg
 import pytest
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from handover import bootstrap
 from handover.adapters.storage.engine import make_engine
+from handover.adapters.storage.errors import is_store_away
 from handover.adapters.storage.uow import SqlUnitOfWork
 from handover.services.model import Carrier
 from handover.services.ports import StoreUnavailable, UnitOfWorkFactory
@@ -60,3 +64,23 @@ def test_a_new_store_has_no_heartbeats(store_url: str) -> None:
             assert uow.heartbeats.latest() == []
     finally:
         engine.dispose()
+
+
+def test_which_driver_errors_mean_the_store_is_away() -> None:
+    refused = psycopg.OperationalError("connection refused")
+    assert is_store_away(OperationalError("SELECT 1", {}, refused))
+    assert is_store_away(psycopg.errors.AdminShutdown("terminating connection"))
+    assert is_store_away(psycopg.errors.CannotConnectNow("the database system is starting up"))
+    assert not is_store_away(psycopg.errors.SerializationFailure("could not serialize"))
+    assert not is_store_away(psycopg.errors.DeadlockDetected("deadlock detected"))
+    assert not is_store_away(sqlite3.OperationalError("database is locked"))
+    assert not is_store_away(ValueError("a bug"))
+
+
+def test_an_index_that_reads_the_store_itself_reports_the_outage_as_unavailable() -> None:
+    class Index:
+        def refresh(self) -> None:
+            raise OperationalError("SELECT", {}, psycopg.OperationalError("server closed"))
+
+    with pytest.raises(StoreUnavailable, match="server closed"):
+        bootstrap.fresh(Index())  # type: ignore[arg-type]
