@@ -357,7 +357,7 @@ def work(
     stop it: it logs the outage, retries with a growing wait (up to 30 s) and carries on when
     the store is back; its heartbeat feeds GET /readyz. With --once, a failure exits 1."""
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     current = settings()
     try:
