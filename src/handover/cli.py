@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Column, Table
+from sqlalchemy import Engine
 from typer.core import TyperGroup
 
 from handover import bootstrap
@@ -33,6 +35,7 @@ from handover.commands.context import err, fail, open_store, settings, store
 from handover.commands.log import log_app
 from handover.commands.ssf import platform_app, ssf_app
 from handover.commands.tables import print_table
+from handover.config import Settings
 from handover.domain.ranges import RangeError
 from handover.domain.rejections import Rejected
 from handover.domain.text import printable, text_fault
@@ -41,6 +44,7 @@ from handover.services.access import Principal
 from handover.services.check import InvalidQuestion, parse_since
 from handover.services.history import number_history
 from handover.services.model import ROLE_SCOPES, Ingest, Role
+from handover.services.ports import StoreUnavailable
 
 
 class _Arguments(TyperGroup):
@@ -423,14 +427,40 @@ def work(
     """Background work: push SETs to platforms' streams, remind previous owners of frozen
     numbers, escalate cases past their deadline, send queued messages to people (SMS,
     e-mail), and sign an audit-log checkpoint every HANDOVER_CHECKPOINT_INTERVAL_SECONDS.
-    Run several for more delivery throughput."""
+    Run several for more delivery throughput. The store going away (a restart) does not
+    stop it: it logs the outage, retries with a growing wait (up to 30 s) and carries on when
+    the store is back; its heartbeat feeds GET /readyz. With --once, a failure exits 1."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     current = settings()
-    runner = bootstrap.worker(current, store(current))
-    runner.policy = replace(runner.policy, idle=idle)
-    worker.work(runner, once=once, report=_print_round)
+    try:
+        runner = bootstrap.worker(current, _store_when_it_answers(current, once))
+        runner.policy = replace(runner.policy, idle=idle)
+        worker.work(runner, once=once, report=_print_round)
+    except StoreUnavailable as exc:
+        raise fail(exc.detail, code=1) from None
+
+
+def _store_when_it_answers(current: Settings, once: bool) -> Engine:
+    """The migrated store, waited for (`Backoff`) while it does not answer, unless `once`."""
+    backoff = worker.Backoff()
+    failures = 0
+    while True:
+        try:
+            return store(current)
+        except StoreUnavailable as exc:
+            if once:
+                raise
+            failures += 1
+            wait = backoff.delay(failures)
+            worker.log.warning("store unavailable at start; retrying in %.1f s: %s", wait, exc)
+            time.sleep(wait)
 
 
 def _print_round(done: worker.WorkReport) -> None:
+    if done.failed:
+        err.print(f"failed (logged, retried): {', '.join(done.failed)}", highlight=False)
     if done.checkpoint is not None:
         err.print(f"checkpoint: size {done.checkpoint.size}", highlight=False)
     if done.reminded:

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     log_signer_key: str | None = None
     #: Seconds between checkpoints signed by `handover work`.
     checkpoint_interval_seconds: int = 60
+    #: `GET /readyz` answers 503 when no `handover work` process has finished a round for
+    #: this many seconds; 0 leaves the worker out of readiness (the store alone is checked).
+    worker_stale_seconds: float = 30.0
     #: Signs check receipts (compact JWS): a private JWK (JSON; OKP Ed25519 or EC P-256) or a
     #: PKCS#8 PEM. Its public half is published at /.well-known/jwks.json. Derived (Ed25519)
     #: from the secret in development; required in production.

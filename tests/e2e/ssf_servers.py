@@ -323,3 +323,5 @@ class WorkerLoop:
         self.worker.pusher.sender.close()  # type: ignore[attr-defined]
         self.engine.dispose()
         assert not self.errors, self.errors
+        # The loop outlives a failing step or round (logged): fail the test on one all the same.
+        assert self.worker.health.last_error is None, self.worker.health.last_error

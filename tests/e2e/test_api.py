@@ -827,6 +827,7 @@ def test_the_openapi_document_lists_every_path(http: TestClient) -> None:
         "/v1/carrier/files/{ingest_id}/rejections",
         "/v1/numbers/{number}",
         "/healthz",
+        "/readyz",
     }
     assert "post" in document["paths"]["/v1/carrier/files"]
     schemes = document["components"]["securitySchemes"]

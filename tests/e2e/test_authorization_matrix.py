@@ -178,6 +178,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/docs/oauth2-redirect"): row(PUBLIC),
     ("GET", "/redoc"): row(PUBLIC),
     ("GET", "/healthz"): row(PUBLIC),
+    # Ready only while a worker beats: the matrix runs none, so not-ready (503) is right too.
+    ("GET", "/readyz"): row(PUBLIC, ok={200, 503}),
     ("GET", "/.well-known/jwks.json"): row(PUBLIC),
     ("GET", "/.well-known/ssf-configuration"): row(PUBLIC),
     # The issuer-path form (SSF §7.2), left out of the OpenAPI document.

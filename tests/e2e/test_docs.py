@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -120,23 +119,22 @@ class DocSession:
 
     def handover(self, args: list[str], stdin: str = "") -> Run:
         """`handover` in-process. `serve` runs up to uvicorn (which is not started: the app
-        it would serve is this session's); `work` runs until it would first sleep idle.
+        it would serve is this session's); `work` does one round (`--once`: the loop itself
+        outlives any failure, so nothing inside a round can end it).
         Whatever URL a command fetches (a JWKS) is this session's Handover."""
         with self.monkeypatch.context() as patch:
             patch.setattr("httpx.get", lambda url, **_: self.http.get(urlsplit(url).path))
             served: list[Any] = []
             if args[:1] == ["serve"]:
                 patch.setattr("uvicorn.run", lambda *a, **k: served.append(a))
-            if args[:1] == ["work"]:
-                patch.setattr(
-                    "handover.services.worker.threading", SimpleNamespace(Event=_StopWhenIdle)
-                )
+            if args[:1] == ["work"] and "--once" not in args:
+                args = [*args, "--once"]
             result = CliRunner().invoke(cli, args, env=self.env, prog_name="handover", input=stdin)
         if args[:1] == ["serve"]:
             assert served == [("handover.api.app:create_app",)], result.output
-        if result.exception is not None and not isinstance(result.exception, SystemExit | Idle):
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
-        code = 0 if isinstance(result.exception, Idle) else result.exit_code
+        code = result.exit_code
         return Run(ANSI.sub("", result.stdout), ANSI.sub("", result.stderr), code)
 
     def python(self, args: list[str], stdin: str = "", cwd: Path | None = None) -> Run:
@@ -221,17 +219,6 @@ class DocSession:
         answer = self.http.request(method, path, headers=headers, **kwargs)
         assert answer.is_success, answer.text
         return answer.json() if answer.content else None
-
-
-class Idle(Exception):
-    """`handover work` went idle: the example did its round."""
-
-
-class _StopWhenIdle(threading.Event):
-    """The worker loop's stop event, which ends the loop where it would first rest."""
-
-    def wait(self, timeout: float | None = None) -> bool:
-        raise Idle
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ from handover.services.access import AccessDenied, InvalidClient, InvalidToken
 from handover.services.cases import CaseNotFound
 from handover.services.check import InvalidQuestion
 from handover.services.checklist import NotYourNumber
+from handover.services.health import NotReady
+from handover.services.ports import StoreUnavailable
 
 SOURCE = Path(handover.__file__).parent
 
@@ -163,6 +165,19 @@ def test_problems_carry_their_extension_members_and_headers() -> None:
     }
     token = problem_for(InvalidToken("expired"))
     assert token.headers == {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+def test_the_store_away_is_503_with_retry_after_and_so_is_not_ready() -> None:
+    away = problem_for(StoreUnavailable("the store is not answering: connection refused"))
+    assert (away.status, away.slug, away.headers, away.extra) == (
+        503,
+        "store-unavailable",
+        {"Retry-After": "5"},
+        {"retry_after": 5},
+    )
+    stale = problem_for(NotReady("no worker", {"store": "ok", "worker": "stale"}))
+    assert (stale.status, stale.slug, stale.headers) == (503, "not-ready", {"Retry-After": "5"})
+    assert stale.extra == {"checks": {"store": "ok", "worker": "stale"}}
 
 
 def test_an_error_outside_the_table_has_no_problem_type() -> None:

@@ -16,6 +16,7 @@ from handover.api import (
     log,
     numbers,
     oauth,
+    ops,
     people,
     platform,
     problems,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings))
     app.add_middleware(EdgeMiddleware)
+    app.include_router(ops.router)
     app.include_router(oauth.router)
     app.include_router(carrier.router)
     app.include_router(numbers.router)
@@ -85,9 +87,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     generate = app.openapi
     app.openapi = lambda: problems.document(generate())  # type: ignore[method-assign]
-
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
 
     return app

@@ -43,6 +43,8 @@ from handover.services.access import AccessDenied, InvalidToken
 from handover.services.cases import CaseNotFound
 from handover.services.check import InvalidQuestion
 from handover.services.checklist import NotYourNumber
+from handover.services.health import NotReady
+from handover.services.ports import StoreUnavailable
 from handover.services.sign_in import MalformedNumber, NotSignedIn
 
 PROBLEM_TYPES = "https://handover.example/problems/"
@@ -164,6 +166,9 @@ ERRORS: Mapping[ErrorKey, ProblemType] = {
     NoCodeWaiting: ProblemType(401, "no-code", "No code is waiting for this number"),
     SignInRefused: ProblemType(400, "sign-in-refused", "Sign-in refused"),
     NotSignedIn: ProblemType(401, "not-signed-in", "The session is not valid"),
+    # Operations: the store away (any route), readiness
+    StoreUnavailable: ProblemType(503, "store-unavailable", "The store is not answering"),
+    NotReady: ProblemType(503, "not-ready", "This service is not ready"),
     # Machine clients (the token endpoint answers OAuth's own errors itself)
     InvalidToken: ProblemType(401, "unauthenticated", "The bearer token is not valid"),
     AccessDenied: ProblemType(403, "access-denied", "This client may not do that"),
@@ -253,6 +258,10 @@ def _members(error: Exception) -> tuple[dict[str, str] | None, dict[str, Any]]:
     """Headers and extension members some problems carry besides the standard ones."""
     if isinstance(error, SignInRefused) and error.retry_after:
         return {"Retry-After": str(error.retry_after)}, {"retry_after": error.retry_after}
+    if isinstance(error, StoreUnavailable):
+        return {"Retry-After": str(error.retry_after)}, {"retry_after": error.retry_after}
+    if isinstance(error, NotReady):
+        return {"Retry-After": str(error.retry_after)}, {"checks": dict(error.checks)}
     if isinstance(error, bindings.InvalidBindings):
         return None, {"errors": [{"index": f.index, "detail": f.detail} for f in error.faults]}
     if isinstance(error, InvalidQuestion):

@@ -169,3 +169,20 @@ class DeadLetter:
     dead_at: datetime
     replay_requested_at: datetime | None = None
     delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerHeartbeat:
+    """What a `handover work` process last said about itself (`services.health`)."""
+
+    worker_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    #: When the worker last finished a round (its heartbeat).
+    beat_at: datetime
+    #: Rounds in a row that failed (the store away, or a step raising); 0 when healthy.
+    consecutive_failures: int = 0
+    #: The latest failure, and when (kept after recovery, until the next failure).
+    last_error: str | None = None
+    last_error_at: datetime | None = None

@@ -36,11 +36,25 @@ from handover.services.model import (
     Rejection,
     StoredCheckpoint,
     StreamPosition,
+    WorkerHeartbeat,
 )
 
 
 class ConcurrentUpdate(Exception):
     """Another transaction changed the same numbers first; decide the reports again."""
+
+
+class StoreUnavailable(Exception):
+    """The store does not answer (down, restarting, unreachable): nothing was done, and the
+    same request may succeed once it is back. The unit of work raises it in place of its
+    driver's connection errors, so services and entry points never see those."""
+
+    #: Seconds a client is asked to wait before trying again (HTTP `Retry-After`).
+    retry_after: int = 5
+
+    def __init__(self, detail: str = "the store is not answering") -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class NumberRepository(Protocol):
@@ -453,6 +467,17 @@ class SendFailed(Exception):
         self.permanent = permanent
 
 
+class WorkerHeartbeatRepository(Protocol):
+    def beat(self, heartbeat: WorkerHeartbeat) -> None:
+        """Store this worker's heartbeat, replacing its previous one."""
+
+    def latest(self) -> list[WorkerHeartbeat]:
+        """Every worker's last heartbeat, the freshest first."""
+
+    def forget_before(self, before: datetime) -> int:
+        """Drop heartbeats older than `before` (workers long gone); how many."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction. Leaving the block without `commit()` rolls everything back.
 
@@ -478,6 +503,7 @@ class UnitOfWork(abc.ABC):
     sessions: SessionRepository
     subscriber_links: SubscriberLinkRepository
     cases: CaseRepository
+    heartbeats: WorkerHeartbeatRepository
 
     def __enter__(self) -> Self:
         return self

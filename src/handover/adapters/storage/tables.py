@@ -536,3 +536,19 @@ release_overrides = Table(
     Column("reason", Text, nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
 )
+
+#: Each `handover work` process's last heartbeat (one row per process, replaced each beat):
+#: what readiness (`GET /readyz`) and operators read to see the worker is alive.
+worker_heartbeats = Table(
+    "worker_heartbeats",
+    metadata,
+    Column("worker_id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("beat_at", UtcDateTime, nullable=False),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("last_error_at", UtcDateTime, nullable=True),
+    Index("ix_worker_heartbeats_beat_at", "beat_at"),
+)

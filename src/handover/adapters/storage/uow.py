@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Self
 
 from sqlalchemy import Connection, Engine
@@ -11,7 +12,9 @@ from handover.adapters.storage.bindings import SqlBindingRepository
 from handover.adapters.storage.carriers import SqlCarrierRepository
 from handover.adapters.storage.cases import SqlCaseRepository
 from handover.adapters.storage.clients import SqlClientRepository
+from handover.adapters.storage.errors import is_store_away, translated, unavailable
 from handover.adapters.storage.freeze import SqlFreezeRepository
+from handover.adapters.storage.heartbeats import SqlWorkerHeartbeatRepository
 from handover.adapters.storage.ingests import SqlIngestRepository
 from handover.adapters.storage.messages import SqlContactRepository, SqlMessageOutbox
 from handover.adapters.storage.numbers import SqlNumberRepository
@@ -24,18 +27,27 @@ from handover.adapters.storage.people import (
 from handover.adapters.storage.platforms import SqlPlatformRepository
 from handover.adapters.storage.ranges import SqlRangeRepository
 from handover.adapters.storage.ssf import SqlSignalOutbox, SqlStreamRepository
-from handover.services.ports import UnitOfWork
+from handover.services.ports import StoreUnavailable, UnitOfWork
 
 
 class SqlUnitOfWork(UnitOfWork):
+    """A connection and its transaction. A driver error meaning the store is away, whether
+    raised opening it, inside the block or committing, leaves as `StoreUnavailable`."""
+
     def __init__(self, engine: Engine, log_key: bytes) -> None:
         self.engine = engine
         self.log_key = log_key
         self.connection: Connection | None = None
 
     def __enter__(self) -> Self:
-        self.connection = self.engine.connect()
-        self.connection.begin()
+        with translated():
+            self.connection = self.engine.connect()
+            try:
+                self.connection.begin()
+            except BaseException:
+                self.connection.close()
+                self.connection = None
+                raise
         self.numbers = SqlNumberRepository(self.connection)
         self.carriers = SqlCarrierRepository(self.connection)
         self.ranges = SqlRangeRepository(self.connection)
@@ -54,19 +66,37 @@ class SqlUnitOfWork(UnitOfWork):
         self.sessions = SqlSessionRepository(self.connection)
         self.subscriber_links = SqlSubscriberLinkRepository(self.connection)
         self.cases = SqlCaseRepository(self.connection)
+        self.heartbeats = SqlWorkerHeartbeatRepository(self.connection)
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         assert self.connection is not None
+        away = exc is not None and is_store_away(exc)
         try:
-            self.rollback()
+            with translated():
+                try:
+                    self.rollback()
+                finally:
+                    self.connection.close()
+        except StoreUnavailable:
+            if exc is None:
+                raise
+            # Already leaving with an error: that one says more than the rollback's.
         finally:
-            self.connection.close()
             self.connection = None
+        if away:
+            assert exc is not None
+            raise unavailable(exc) from exc
 
     def commit(self) -> None:
         assert self.connection is not None
-        self.connection.commit()
+        with translated():
+            self.connection.commit()
 
     def rollback(self) -> None:
         if self.connection is not None and self.connection.in_transaction():
