@@ -207,8 +207,10 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def document(openapi: dict[str, Any]) -> dict[str, Any]:
     """Add to every operation of an OpenAPI document the problems the whole app answers:
     401 and 403 where a bearer token is required, 404 where the path names something, 400
-    (an unreadable body) and 413 (too large) where a body is read, and 422 (the request does
-    not validate) everywhere; the token endpoint and CAMARA's operation document their own.
+    (an unreadable body) and 413 (too large) where a body is read, 422 (the request does
+    not validate) everywhere, and 503 (the store is away, or `/readyz` not ready) wherever
+    the store may be asked (all but `/healthz`); the token endpoint and CAMARA's operation
+    document their own.
     A route's own descriptions and statuses (`responses`) are kept. Idempotent."""
     openapi.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     for path, item in openapi.get("paths", {}).items():
@@ -217,7 +219,7 @@ def document(openapi: dict[str, Any]) -> dict[str, Any]:
                 continue
             if path == "/oauth/token" or path.startswith("/number-recycling/"):
                 continue
-            statuses = [422]
+            statuses = [422] if path == "/healthz" else [422, 503]
             if operation.get("security"):
                 statuses += [401, 403]
             if any(p.get("in") == "path" for p in operation.get("parameters", [])):
