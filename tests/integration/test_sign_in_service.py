@@ -166,12 +166,12 @@ def test_the_anonymous_lane_texts_one_live_code_and_backs_off(
     sign_in.request_code(held, sms, NUMBER, "10.0.0.1", T0 + timedelta(minutes=24), key=KEY)
     assert len(sms.messages(NUMBER)) == 2
     code = ask(held, sms, T0 + timedelta(minutes=25))
-    assert "80分钟" in (sms.last(NUMBER) or "")
+    assert "1小时20分钟" in (sms.last(NUMBER) or "")
     at = T0 + timedelta(minutes=100)  # the latest text still works, 75 minutes later
     sign_in.sign_in(held, NUMBER, code, "10.0.0.1", at, key=KEY, ttl=SESSION_TTL)
     later = at + timedelta(minutes=1)  # a used code lets the next text go after a minute
     ask(held, sms, later)
-    assert "80分钟" in (sms.last(NUMBER) or "")  # the used one does not count: 2 unused, and this
+    assert "1小时20分钟" in (sms.last(NUMBER) or "")  # the used one does not count: 2 unused, and this
 
 
 def test_unknown_numbers_get_no_sms_but_the_same_answers_and_limits(

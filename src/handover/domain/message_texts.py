@@ -22,10 +22,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "sign_in_code": {
         "en": (
             "Handover sign-in code: {code} (or the long code {long_code}). It expires in "
-            "{minutes} minutes. Never share it: Handover will never ask you for it."
+            "{lifetime}. Never share it: Handover will never ask you for it."
         ),
         "zh-CN": (
-            "【Handover】登录验证码：{code}（或长验证码 {long_code}），{minutes}分钟内有效。"
+            "【Handover】登录验证码：{code}（或长验证码 {long_code}），{lifetime}内有效。"
             "请勿告诉他人，我们不会向您索要。"
         ),
     },
@@ -56,8 +56,26 @@ TEXTS: dict[str, dict[str, str]] = {
 
 
 def render(template: str, language: str, params: Mapping[str, Any]) -> str:
-    """The message text; English when the language has no translation."""
+    """The message text; English when the language has no translation. A `minutes`
+    parameter is also written out for people as `lifetime` ("21 hours 20 minutes")."""
     texts = TEXTS.get(template)
     if texts is None:
         raise KeyError(f"no message template {template!r}")
-    return (texts.get(language) or texts["en"]).format(**params)
+    chosen = language if language in texts else "en"
+    if "minutes" in params:
+        params = {**params, "lifetime": lifetime(int(params["minutes"]), chosen)}
+    return texts[chosen].format(**params)
+
+
+def lifetime(minutes: int, language: str) -> str:
+    """A code's life as people say it: minutes under an hour, else hours and minutes (a
+    code that lives until the next text may be sent can last most of a day)."""
+    hours, rest = divmod(max(minutes, 1), 60)
+    if language == "zh-CN":
+        return (f"{hours}小时" if hours else "") + (f"{rest}分钟" if rest or not hours else "")
+    parts = []
+    if hours:
+        parts.append(f"{hours} hour" + ("s" if hours != 1 else ""))
+    if rest or not hours:
+        parts.append(f"{rest} minute" + ("s" if rest != 1 else ""))
+    return " ".join(parts)
