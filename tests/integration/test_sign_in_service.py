@@ -171,7 +171,8 @@ def test_the_anonymous_lane_texts_one_live_code_and_backs_off(
     sign_in.sign_in(held, NUMBER, code, "10.0.0.1", at, key=KEY, ttl=SESSION_TTL)
     later = at + timedelta(minutes=1)  # a used code lets the next text go after a minute
     ask(held, sms, later)
-    assert "1小时20分钟" in (sms.last(NUMBER) or "")  # the used one does not count: 2 unused, and this
+    # The used one does not count: 2 unused, and this.
+    assert "1小时20分钟" in (sms.last(NUMBER) or "")
 
 
 def test_unknown_numbers_get_no_sms_but_the_same_answers_and_limits(
