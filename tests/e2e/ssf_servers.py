@@ -11,11 +11,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -74,6 +79,49 @@ def wait_until(
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
     return time.monotonic() - start
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@contextmanager
+def handover_serve(database_url: str, secret_key: str, log: Path) -> Iterator[str]:
+    """`handover serve` in a subprocess on a loopback port, on `database_url`; its base URL
+    once `/healthz` answers, until the block ends. Its output goes to `log`."""
+    with socket.socket() as sock:  # uvicorn binds it itself: released just before
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    env = os.environ | {
+        "HANDOVER_DATABASE_URL": database_url,
+        "HANDOVER_ENVIRONMENT": "test",
+        "HANDOVER_SECRET_KEY": secret_key,
+        "HANDOVER_PUBLIC_URL": base,
+    }
+    handover = Path(sys.executable).with_name("handover")
+    with open(log, "wb") as output:
+        server = subprocess.Popen(
+            [str(handover), "serve", "--port", str(port)], env=env, stdout=output, stderr=output
+        )
+
+        def up() -> bool:
+            assert server.poll() is None, f"handover serve exited: {log.read_text()[-2000:]}"
+            return _answers(f"{base}/healthz")
+
+        try:
+            wait_until(up, 30, "handover serve to answer", interval=0.1)
+            yield base
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 class UvicornThread:

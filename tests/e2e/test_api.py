@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -23,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc.jwk import OKPKey
+from ssf_servers import handover_serve
 
 import granted
 from handover.adapters.ssf.signing import generate_keys
@@ -896,13 +893,6 @@ def test_token_lifetimes_are_bounded(ttl: int) -> None:
 # -- a real server -----------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_the_real_server_over_loopback(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'served.db'}"
     engine = make_engine(url)
@@ -911,60 +901,26 @@ def test_the_real_server_over_loopback(tmp_path: Path) -> None:
     _, credentials = access.register_carrier(uow_factory, "cm", "China Mobile", "CN")
     granted.grant(uow_factory, "cm")
     engine.dispose()
-    port = _free_port()
-    env = os.environ | {
-        "HANDOVER_DATABASE_URL": url,
-        "HANDOVER_ENVIRONMENT": "test",
-        "HANDOVER_SECRET_KEY": SECRET_KEY,
-        "HANDOVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
-    }
-    handover = Path(sys.executable).with_name("handover")
-    server = subprocess.Popen(
-        [str(handover), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=5) as client:
-            deadline = time.monotonic() + 20
-            while True:
-                assert server.poll() is None, server.stderr.read().decode()  # type: ignore[union-attr]
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not come up"
-                time.sleep(0.1)
-            issued = client.post(
-                "/oauth/token",
-                data={"grant_type": "client_credentials"},
-                auth=(credentials.client_id, credentials.client_secret),
-            )
-            assert issued.status_code == 200
-            bearer = {"Authorization": f"Bearer {issued.json()['access_token']}"}
-            reported = client.post(
-                "/v1/carrier/events", json={"events": [event("e1")]}, headers=bearer
-            )
-            assert reported.status_code == 200
-            assert reported.json()["accepted"] == 1
-            uploaded = client.post(
-                "/v1/carrier/files",
-                content=(HEADER + f"e2,{NUMBER},suspended,2024-02-01,,\n").encode(),
-                headers={**bearer, "Content-Type": "text/csv"},
-            )
-            assert uploaded.status_code == 201
-            assert uploaded.json()["summary"]["accepted"] == 1
-            history = client.get(f"/v1/numbers/{NUMBER}", headers=bearer)
-            assert history.json()["state"] == "suspended"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        if server.stderr:
-            server.stderr.close()
+    with (
+        handover_serve(url, SECRET_KEY, tmp_path / "serve.log") as base,
+        httpx.Client(base_url=base, timeout=5) as client,
+    ):
+        issued = client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(credentials.client_id, credentials.client_secret),
+        )
+        assert issued.status_code == 200
+        bearer = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+        reported = client.post("/v1/carrier/events", json={"events": [event("e1")]}, headers=bearer)
+        assert reported.status_code == 200
+        assert reported.json()["accepted"] == 1
+        uploaded = client.post(
+            "/v1/carrier/files",
+            content=(HEADER + f"e2,{NUMBER},suspended,2024-02-01,,\n").encode(),
+            headers={**bearer, "Content-Type": "text/csv"},
+        )
+        assert uploaded.status_code == 201
+        assert uploaded.json()["summary"]["accepted"] == 1
+        history = client.get(f"/v1/numbers/{NUMBER}", headers=bearer)
+        assert history.json()["state"] == "suspended"

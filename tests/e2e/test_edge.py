@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +22,7 @@ import httpx
 import pytest
 import test_cases_api
 import test_cli
+from ssf_servers import handover_serve
 from test_cases_api import NUMBER, World
 
 from conftest import SECRET_KEY
@@ -333,57 +330,12 @@ def test_a_deep_body_gets_a_4xx_on_every_json_route(world: World) -> None:
 # -- slow clients --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def _served(tmp_path: Path) -> Iterator[str]:
-    """`handover serve` on loopback (a fresh SQLite store), until the block ends."""
-    port = _free_port()
-    env = os.environ | {
-        "HANDOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
-        "HANDOVER_ENVIRONMENT": "test",
-        "HANDOVER_SECRET_KEY": SECRET_KEY,
-        "HANDOVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
-    }
-    handover = Path(sys.executable).with_name("handover")
-    server = subprocess.Popen(
-        [str(handover), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, "the server exited"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
 @pytest.mark.slow
 def test_clients_sending_headers_a_byte_at_a_time_block_no_one(tmp_path: Path) -> None:
     """A slowloris: several connections each dribbling a request's headers, one byte at a
     time and never finishing them, while other clients are answered as usual."""
-    with _served(tmp_path) as base:
+    database = f"sqlite:///{tmp_path / 'served.db'}"
+    with handover_serve(database, SECRET_KEY, tmp_path / "serve.log") as base:
         port = int(base.rsplit(":", 1)[1])
         request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"z" * 4096
         slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(8)]
