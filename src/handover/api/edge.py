@@ -27,7 +27,7 @@ import orjson
 from pydantic import BaseModel, model_validator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from handover.api.problems import MEDIA_TYPE, PROBLEM_TYPES
+from handover.api.problems import Problem, send_problem
 from handover.domain.text import printable, text_fault
 
 #: orjson's own limit, which `load_json` keeps when `json` has the last word.
@@ -140,22 +140,5 @@ def url_fault(path: str, query_string: bytes) -> str | None:
 
 
 async def _refuse(send: Send, path: str, detail: str) -> None:
-    body = {
-        "type": PROBLEM_TYPES + "invalid-request",
-        "title": "The request is not valid",
-        "status": 422,
-        "detail": detail,
-        "instance": printable(path)[:MAX_PATH_SEGMENT],
-    }
-    encoded = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 422,
-            "headers": [
-                (b"content-type", MEDIA_TYPE.encode()),
-                (b"content-length", str(len(encoded)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": encoded})
+    problem = Problem(422, "invalid-request", "The request is not valid", detail)
+    await send_problem(send, printable(path)[:MAX_PATH_SEGMENT], problem)

@@ -8,15 +8,13 @@ route gets a disconnect and whatever it answers is dropped: the client has its 4
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handover.api.check_schemas import MAX_BATCH_BYTES
-from handover.api.problems import MEDIA_TYPE, PROBLEM_TYPES
+from handover.api.problems import Problem, send_problem
 from handover.config import Settings
 
 #: Batches of up to 10,000 items (carrier events, bindings, subscriber links): each item is
@@ -106,23 +104,11 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _too_large(send: Send, path: str, limit: int) -> None:
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPES + "body-too-large",
-        "title": "The request body is too large",
-        "status": 413,
-        "detail": f"This endpoint accepts at most {limit:,} bytes.",
-        "instance": path,
-    }
-    encoded = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", MEDIA_TYPE.encode()),
-                (b"content-length", str(len(encoded)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
+    problem = Problem(
+        413,
+        "body-too-large",
+        "The request body is too large",
+        f"This endpoint accepts at most {limit:,} bytes.",
+        headers={"connection": "close"},
     )
-    await send({"type": "http.response.body", "body": encoded})
+    await send_problem(send, path, problem)

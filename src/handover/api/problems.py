@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message, Send
 
 from handover.domain.cases import CaseError, CaseRule
 from handover.domain.certificates import NotInService
@@ -286,11 +287,24 @@ def problem_for(error: Exception) -> Problem:
 
 
 def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    return problem_at(request.url.path, problem)
+
+
+async def send_problem(send: Send, instance: str, problem: Problem) -> None:
+    """Answer with problem details from ASGI middleware, before any route runs."""
+    await problem_at(instance, problem)({"type": "http"}, _nothing_to_receive, send)
+
+
+async def _nothing_to_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def problem_at(instance: str, problem: Problem) -> JSONResponse:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPES + problem.slug,
         "title": problem.title,
         "status": problem.status,
-        "instance": request.url.path,
+        "instance": instance,
     }
     if problem.detail:
         body["detail"] = problem.detail
