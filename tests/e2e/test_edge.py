@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -339,34 +338,24 @@ def test_clients_sending_headers_a_byte_at_a_time_block_no_one(tmp_path: Path) -
         port = int(base.rsplit(":", 1)[1])
         request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"z" * 4096
         slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(8)]
-        stop = threading.Event()
         sent = [0] * len(slow)
 
         def dribble() -> None:
-            while not stop.is_set():
-                for i, sock in enumerate(slow):
-                    if sent[i] < len(request):
-                        try:
-                            sock.send(request[sent[i] : sent[i] + 1])
-                        except OSError:
-                            continue
-                        sent[i] += 1
-                stop.wait(0.01)
+            """One more byte from every slow client (paced by the test, not a clock)."""
+            for i, sock in enumerate(slow):
+                sock.send(request[sent[i] : sent[i] + 1])
+                sent[i] += 1
 
-        dribbler = threading.Thread(target=dribble, daemon=True)
-        dribbler.start()
         try:
-            # Every slow client has begun its headers before the others ask.
-            while min(sent) < 16:
-                stop.wait(0.01)
+            for _ in range(16):  # every slow client has begun its headers before the others ask
+                dribble()
             with httpx.Client(base_url=base, timeout=10) as client:
                 for _ in range(20):
+                    dribble()
                     assert client.get("/healthz").status_code == 200
                     assert client.get("/log/checkpoint").status_code < 500
             assert min(sent) < len(request), "a slow client finished: the test proved nothing"
         finally:
-            stop.set()
-            dribbler.join()
             for sock in slow:
                 sock.close()
 
