@@ -4,25 +4,15 @@ ranges are refused per item, and only the regulator reads the refusals."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from carrier_events import activation
 from conftest import Client
 
 Headers = Callable[..., dict[str, str]]
 CSV = "event_id,number,event,occurred_at,subscriber,to_carrier\n"
-
-
-def activation(event_id: str, number: str) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "number": number,
-        "event": "activated",
-        "occurred_at": "2024-01-01",
-        "subscriber": "s1",
-    }
 
 
 def test_a_cn_carrier_cannot_activate_a_us_number(

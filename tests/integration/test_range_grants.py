@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from carrier_events import activation
 from handover.adapters.staging import SqliteReportSorter
 from handover.domain.freeze_policy import FreezePolicy
 from handover.domain.ranges import RangeError, RangeRule
@@ -15,16 +16,6 @@ from handover.services.ports import UnitOfWorkFactory
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 POLICY = FreezePolicy()
 HEADER = "event_id,number,event,occurred_at,subscriber,to_carrier\n"
-
-
-def activation(event_id: str, number: str) -> dict[str, str | None]:
-    return {
-        "event_id": event_id,
-        "number": number,
-        "event": "activated",
-        "occurred_at": "2024-01-01",
-        "subscriber": "s1",
-    }
 
 
 def batch(uow_factory: UnitOfWorkFactory, carrier: str, *items: dict[str, str | None]) -> list:

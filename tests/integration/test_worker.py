@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from test_messages import Gateway, message, queue, stored
 
+from carrier_events import activation
 from handover import bootstrap
 from handover.config import Settings
 from handover.domain.freeze_policy import FreezePolicy
@@ -82,16 +83,6 @@ def worker(uow_factory: UnitOfWorkFactory, clock: Clock, gateway: Gateway) -> Wo
         WorkPolicy(checkpoint_interval=60, deadline_interval=5, idle=0.01),
         monotonic=clock,
     )
-
-
-def activation(event_id: str, number: str) -> dict[str, str]:
-    return {
-        "event_id": event_id,
-        "number": number,
-        "event": "activated",
-        "occurred_at": "2024-01-01",
-        "subscriber": "s1",
-    }
 
 
 def test_a_round_signs_on_its_timers_and_sends_what_is_due(
